@@ -1,0 +1,32 @@
+"""The ``medkg`` command. Library errors become one-line messages here, and only here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import typer
+
+from kg.cli import app as kg_app
+from kg.errors import KGError
+
+app = typer.Typer(help="MedKG Assistant: a medical assistant grounded in a knowledge graph.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+app.add_typer(kg_app, name="kg")
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log progress.")) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def run() -> None:
+    """Console entry point: known errors print as ``error: …`` (re-raised when MEDKG_DEBUG is set)."""
+    try:
+        app()
+    except KGError as error:
+        if os.environ.get("MEDKG_DEBUG"):
+            raise
+        typer.echo(f"error: {error}", err=True)
+        sys.exit(1)
