@@ -70,7 +70,7 @@ def build_adjacency(entity_ids: Iterable[str], edges: Iterable[tuple[str, Relati
         neighbour=target[order].astype(np.int32),
         relation=np.concatenate([edge_relation, edge_relation])[order],
         edge=np.concatenate([np.arange(m), np.arange(m)])[order].astype(np.int32),
-        head=head, tail=tail, score=np.array(scores, dtype=np.float32), triple_ids=np.array(triple_ids),
+        head=head, tail=tail, score=np.array(scores, dtype=np.float64), triple_ids=np.array(triple_ids),
     )
 
 

@@ -27,8 +27,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rdflib import RDF, RDFS, SKOS, Graph, Literal, URIRef
-from rdflib.term import Identifier
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
+from rdflib.term import Identifier
 
 from kg import hpo, sources
 from kg.adjacency import build_adjacency, save_adjacency
@@ -36,8 +36,19 @@ from kg.names import write_names
 from kg.rdfstore import open_graph
 from kg.tables import EdgeRecord, EntityRecord, SourceDir
 from kg.vocab import (
-    DRUG_RELATIONS, KG_NODE, MEDKG, SCHEMA_VERSION, SIGNATURES, SOURCES, SPARQL_PREFIXES, SYMPTOM_RELATIONS, TRIPLE_NS,
-    EntityType, Relation, entity_uri, licence_is_permissive,
+    DRUG_RELATIONS,
+    KG_NODE,
+    MEDKG,
+    SCHEMA_VERSION,
+    SIGNATURES,
+    SOURCES,
+    SPARQL_PREFIXES,
+    SYMPTOM_RELATIONS,
+    TRIPLE_NS,
+    EntityType,
+    Relation,
+    entity_uri,
+    licence_is_permissive,
 )
 
 log = logging.getLogger(__name__)
@@ -272,7 +283,8 @@ def build(config: BuildConfig) -> dict:
         "sources": {key: {"name": s.name, "release": hpo_release if key == "hpo" else s.release,
                           "licence": s.licence, "url": s.url} for key, s in SOURCES.items()
                     if not permissive or licence_is_permissive(s.licence)},
-        "input_files": {rel: {"file": str(path), "sha256": sha256_file(path)} for rel, path in sorted(src.used.items())},
+        "input_files": {rel: {"file": str(path), "sha256": sha256_file(path)}
+                        for rel, path in sorted(src.used.items())},
         "counts": counts(entities, edges, triples, provenance_gaps, dropped),
         "names_sha256": names_checksum,
         "adjacency_sha256": adjacency_checksum,

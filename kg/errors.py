@@ -20,6 +20,14 @@ class UnknownEntityError(KGError, KeyError):
         return self.args[0]
 
 
+class UnknownTripleError(KGError, KeyError):
+    def __init__(self, triple_id: str) -> None:
+        super().__init__(f"no triple with id {triple_id!r} in this KG")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 class StoreMissingError(KGError):
     def __init__(self, path: object) -> None:
         super().__init__(f"no knowledge graph at {path}: build it with `medkg kg build`")

@@ -59,4 +59,5 @@ def read_names(path: Path) -> list[NameEntry]:
         header = next(reader)
         if tuple(header) != COLUMNS:
             raise ValueError(f"{path}: unexpected header {header}")
-        return [NameEntry(name, eid, EntityType(etype), kind) for name, eid, etype, kind in reader]
+        types = {t.value: t for t in EntityType}
+        return [NameEntry(name, eid, types[etype], kind) for name, eid, etype, kind in reader]

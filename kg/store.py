@@ -14,24 +14,51 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyoxigraph
 from rdflib import RDF, RDFS, SKOS, Graph, Literal, URIRef
+from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 
 from kg.adjacency import Adjacency, load_adjacency
-from kg.errors import ArtefactMismatchError, QuerySyntaxError, StoreMissingError, UnknownEntityError
+from kg.errors import (
+    ArtefactMismatchError,
+    QuerySyntaxError,
+    StoreMissingError,
+    UnknownEntityError,
+    UnknownTripleError,
+)
 from kg.names import NameEntry, read_names
-from kg.rdfstore import open_graph
+from kg.rdfstore import describe_oxigraph, describe_rdflib, open_oxigraph
 from kg.types import Entity, Triple
 from kg.vocab import (
-    KG_NODE, MEDKG, SCHEMA_VERSION, SOURCE_NS, SPARQL_PREFIXES, TRIPLE_NS, Curation, EntityType, Relation,
-    entity_curie, entity_uri,
+    KG_NODE,
+    MEDKG,
+    SCHEMA_VERSION,
+    SOURCE_NS,
+    SPARQL_PREFIXES,
+    TRIPLE_NS,
+    Curation,
+    EntityType,
+    Relation,
+    entity_curie,
+    entity_uri,
 )
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "kg"
-_ATTRIBUTE_NAMES = {MEDKG.drugType: "drug_type", MEDKG.drugGroup: "drug_group", MEDKG.atcCode: "atc_code",
-                    MEDKG.category: "category", MEDKG.classType: "class_type"}
-_SOURCES_QUERY = "SELECT ?src ?name ?release ?licence WHERE { ?src rdfs:label ?name ; medkg:release ?release ; " \
+_ATTRIBUTE_NAMES = {str(MEDKG.drugType): "drug_type", str(MEDKG.drugGroup): "drug_group",
+                    str(MEDKG.atcCode): "atc_code", str(MEDKG.category): "category", str(MEDKG.classType): "class_type"}
+# predicate IRIs as the describe() maps key them
+_TYPE, _LABEL, _ALT_LABEL, _DEFINITION = str(RDF.type), str(RDFS.label), str(SKOS.altLabel), str(SKOS.definition)
+_SUBJECT, _PREDICATE, _OBJECT = str(RDF.subject), str(RDF.predicate), str(RDF.object)
+_LAY, _XREF, _RECORD_SOURCE, _DEGREE = (str(MEDKG.laySynonym), str(MEDKG.xref), str(MEDKG.recordSource),
+                                        str(MEDKG.degree))
+_SOURCE, _LICENCE, _CURATION, _EVIDENCE, _SCORE, _FREQUENCY, _FREQUENCY_TEXT = (
+    str(MEDKG.source), str(MEDKG.licence), str(MEDKG.curation), str(MEDKG.evidence), str(MEDKG.evidenceScore),
+    str(MEDKG.frequency), str(MEDKG.frequencyText))
+# medkg:release first: only source nodes have it (Oxigraph joins in the written order; rdfs:label
+# first scans all 88k labels, 1.4 s)
+_SOURCES_QUERY = "SELECT ?src ?name ?release ?licence WHERE { ?src medkg:release ?release ; rdfs:label ?name ; " \
                  "medkg:licence ?licence }"
 
 
@@ -44,12 +71,15 @@ class SourceInfo:
 
 
 class KnowledgeGraph:
-    """A built KG. Use ``KnowledgeGraph.open(data_dir)``; close it (or use ``with``) when done."""
+    """A built KG: ``KnowledgeGraph.open(data_dir)`` locally, ``KnowledgeGraph.remote(url)`` behind a
+    SPARQL 1.1 endpoint. Close it (or use ``with``) when done."""
 
-    def __init__(self, graph: Graph, manifest: dict, root: Path) -> None:
+    def __init__(self, graph: Graph, manifest: dict | None = None, root: Path | None = None,
+                 oxigraph: pyoxigraph.Store | None = None) -> None:
         self.graph = graph
-        self.manifest = manifest
+        self.manifest = manifest or {}
         self.root = root
+        self._oxigraph = oxigraph
         self._sources = {
             str(row.src)[len(str(SOURCE_NS)):]: SourceInfo(str(row.src)[len(str(SOURCE_NS)):], str(row.name),
                                                            str(row.release), str(row.licence))
@@ -70,12 +100,24 @@ class KnowledgeGraph:
             path = root / name
             if not path.is_file() or _sha256(path) != manifest.get(key):
                 raise ArtefactMismatchError(root, f"{name} missing or its checksum differs from the manifest")
-        graph = open_graph(root / "store")
+        graph, oxigraph = open_oxigraph(root / "store")
         build_id = graph.value(KG_NODE, MEDKG.buildId)
         if str(build_id) != manifest.get("build_id"):
             graph.close()
             raise ArtefactMismatchError(root, f"store build id {build_id}, manifest {manifest.get('build_id')}")
-        return cls(graph, manifest, root.resolve())
+        kg = cls(graph, manifest, root.resolve(), oxigraph)
+        kg.adjacency_index, kg._labels  # noqa: B018 - load the arrays and names now, not in the first query
+        return kg
+
+    @classmethod
+    def remote(cls, endpoint: str) -> KnowledgeGraph:
+        """A KG served by a SPARQL 1.1 endpoint (for KGs that outgrow one machine); read-only."""
+        from rdflib.plugins.stores.sparqlstore import SPARQLStore
+
+        graph = Graph(store=SPARQLStore(endpoint, returnFormat="json"), identifier=DATASET_DEFAULT_GRAPH_ID)
+        if graph.value(KG_NODE, MEDKG.buildId) is None:
+            raise StoreMissingError(endpoint)
+        return cls(graph)
 
     def close(self) -> None:
         self.graph.close()
@@ -86,6 +128,12 @@ class KnowledgeGraph:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def describe(self, iri: str) -> dict[str, list[str]]:
+        """predicate IRI -> values of one node: the one read primitive under ``entity`` and ``triple``."""
+        if self._oxigraph is not None:
+            return describe_oxigraph(self._oxigraph, iri)
+        return describe_rdflib(self.graph, iri)
+
     # --- entities ---------------------------------------------------------------------------
 
     def entity(self, entity_id: str) -> Entity:
@@ -94,27 +142,31 @@ class KnowledgeGraph:
             uri = entity_uri(entity_id)
         except ValueError:
             raise UnknownEntityError(entity_id, self.close_matches(entity_id)) from None
-        values: dict[URIRef, list] = {}
-        for predicate, obj in self.graph.predicate_objects(uri):
-            values.setdefault(predicate, []).append(obj)
-        if RDF.type not in values:
+        values = self.describe(uri)
+        if _TYPE not in values:
             raise UnknownEntityError(entity_id, self.close_matches(entity_id))
-        definition = values.get(SKOS.definition)
+        definition = values.get(_DEFINITION)
         return Entity(
-            id=entity_id, type=EntityType.from_uri(values[RDF.type][0]), name=str(values[RDFS.label][0]),
-            synonyms=tuple(sorted(map(str, values.get(SKOS.altLabel, ())))),
-            lay_synonyms=tuple(sorted(map(str, values.get(MEDKG.laySynonym, ())))),
-            definition=str(definition[0]) if definition else None,
-            xrefs=tuple(sorted(map(str, values.get(MEDKG.xref, ())))),
-            source=", ".join(sorted(self._sources[str(s)[len(str(SOURCE_NS)):]].name
-                                    for s in values.get(MEDKG.recordSource, ()))),
-            attributes=tuple(sorted((_ATTRIBUTE_NAMES[p], str(v)) for p in _ATTRIBUTE_NAMES for v in values.get(p, ()))),
-            degree=int(values[MEDKG.degree][0]),
+            id=entity_id, type=EntityType.from_uri(URIRef(values[_TYPE][0])), name=values[_LABEL][0],
+            synonyms=tuple(sorted(values.get(_ALT_LABEL, ()))),
+            lay_synonyms=tuple(sorted(values.get(_LAY, ()))),
+            definition=definition[0] if definition else None,
+            xrefs=tuple(sorted(values.get(_XREF, ()))),
+            source=", ".join(sorted(self._source(s).name for s in values.get(_RECORD_SOURCE, ()))),
+            attributes=tuple(sorted((name, v) for p, name in _ATTRIBUTE_NAMES.items() for v in values.get(p, ()))),
+            degree=int(values[_DEGREE][0]),
         )
 
     def name(self, entity_id: str) -> str:
+        """The preferred name (from the names table when local: no store read)."""
+        if self.root is not None:
+            return self._labels.get(entity_id, entity_id)
         label = self.graph.value(entity_uri(entity_id), RDFS.label)
         return str(label) if label is not None else entity_id
+
+    @functools.cached_property
+    def _labels(self) -> dict[str, str]:
+        return {n.entity_id: n.name for n in self.names() if n.kind == "name"}
 
     def resolve(self, text: str) -> Entity:
         """An entity by id, or by an exact (case-insensitive) name or synonym; preferred names win."""
@@ -127,33 +179,41 @@ class KnowledgeGraph:
         hits = [n for n in self.names() if n.name.lower() == key]
         if not hits:
             raise UnknownEntityError(text, self.close_matches(text))
-        hits.sort(key=lambda n: (n.kind != "name", -self._degree(n.entity_id), n.entity_id))
+        hits.sort(key=lambda n: (n.kind != "name", -self.degree(n.entity_id), n.entity_id))
         return self.entity(hits[0].entity_id)
 
     @functools.cache  # noqa: B019 - one table per open KG, released with it
     def names(self) -> list[NameEntry]:
         """Every name and synonym with its entity and type (the table entity linking uses)."""
+        if self.root is None:
+            raise StoreMissingError("a remote KG (the names table is built locally by `medkg kg build`)")
         return read_names(self.root / "names.tsv.gz")
 
     @functools.cached_property
     def adjacency(self) -> Adjacency:
         return load_adjacency(self.root / "adjacency.npz")
 
+    @property
+    def has_adjacency(self) -> bool:
+        return self.root is not None and (self.root / "adjacency.npz").is_file()
+
     @functools.cached_property
-    def _adjacency_index(self) -> dict[str, int]:
+    def adjacency_index(self) -> dict[str, int]:
         return self.adjacency.index()
 
-    def _degree(self, entity_id: str) -> int:
-        i = self._adjacency_index.get(entity_id)
+    def degree(self, entity_id: str) -> int:
+        i = self.adjacency_index.get(entity_id)
         return int(self.adjacency.degree[i]) if i is not None else 0
 
     def close_matches(self, text: str, limit: int = 5) -> list[tuple[str, str]]:
         """(id, name) of the names closest to ``text`` (rapidfuzz edit-distance ratio), for error messages."""
         from rapidfuzz import fuzz, process, utils
 
+        if self.root is None:
+            return []
         names = self.names()
         choices = [n.name for n in names] + [n.entity_id for n in names if n.kind == "name"]
-        owners = [n for n in names] + [n for n in names if n.kind == "name"]
+        owners = names + [n for n in names if n.kind == "name"]
         found, seen = [], set()
         for _, _, index in process.extract(text, choices, scorer=fuzz.ratio, processor=utils.default_process,
                                            limit=limit * 4):
@@ -166,29 +226,25 @@ class KnowledgeGraph:
     # --- triples ----------------------------------------------------------------------------
 
     def triple(self, triple_id: str) -> Triple:
-        """The fact with this stable id, with labels and provenance."""
-        return self.statement(TRIPLE_NS[triple_id])
-
-    def statement(self, node: URIRef) -> Triple:
-        values: dict[URIRef, list] = {}
-        for predicate, obj in self.graph.predicate_objects(node):
-            values.setdefault(predicate, []).append(obj)
-        if RDF.subject not in values:
-            raise UnknownEntityError(str(node).rsplit("/", 1)[-1])
-        subject, obj = values[RDF.subject][0], values[RDF.object][0]
-        sources = sorted((self._sources[str(s)[len(str(SOURCE_NS)):]] for s in values.get(MEDKG.source, ())),
-                         key=lambda s: s.name)
-        frequency = values.get(MEDKG.frequency)
+        """The fact with this stable id, with labels and provenance; ``UnknownTripleError`` if none."""
+        values = self.describe(str(TRIPLE_NS) + triple_id)
+        if _SUBJECT not in values:
+            raise UnknownTripleError(triple_id)
+        subject, obj = entity_curie(values[_SUBJECT][0]), entity_curie(values[_OBJECT][0])
+        sources = sorted((self._source(s) for s in values.get(_SOURCE, ())), key=lambda s: s.name)
+        frequency = values.get(_FREQUENCY)
         first = functools.partial(_first, values)
         return Triple(
-            id=str(node)[len(str(TRIPLE_NS)):], subject=entity_curie(subject),
-            predicate=Relation.from_uri(values[RDF.predicate][0]), object=entity_curie(obj),
-            subject_name=str(self.graph.value(subject, RDFS.label)), object_name=str(self.graph.value(obj, RDFS.label)),
+            id=triple_id, subject=subject, predicate=Relation.from_uri(URIRef(values[_PREDICATE][0])), object=obj,
+            subject_name=self.name(subject), object_name=self.name(obj),
             sources=tuple(s.name for s in sources), release="; ".join(s.release for s in sources),
-            licence=str(first(MEDKG.licence)), curation=Curation(int(first(MEDKG.curation))),
-            evidence=_optional(first(MEDKG.evidence)), frequency=float(frequency[0]) if frequency else None,
-            frequency_text=_optional(first(MEDKG.frequencyText)), score=float(first(MEDKG.evidenceScore)),
+            licence=first(_LICENCE), curation=Curation(int(first(_CURATION))), evidence=first(_EVIDENCE),
+            frequency=float(frequency[0]) if frequency else None, frequency_text=first(_FREQUENCY_TEXT),
+            score=float(first(_SCORE)),
         )
+
+    def _source(self, iri: str) -> SourceInfo:
+        return self._sources[iri[len(str(SOURCE_NS)):]]
 
     # --- SPARQL ----------------------------------------------------------------------------
 
@@ -218,13 +274,9 @@ class KnowledgeGraph:
         self.graph.serialize(destination=str(destination), format=formats[fmt])
 
 
-def _first(values: dict, predicate: URIRef) -> object:
+def _first(values: dict[str, list[str]], predicate: str) -> str | None:
     found = values.get(predicate)
     return found[0] if found else None
-
-
-def _optional(value: object) -> str | None:
-    return str(value) if value is not None else None
 
 
 def _sha256(path: Path) -> str:
