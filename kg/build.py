@@ -107,7 +107,7 @@ def collect(config: BuildConfig) -> tuple[list[EntityRecord], list[EdgeRecord], 
     entities = [*do_entities, *hpo_terms, *sources.hetionet_nodes(src), *sources.drugbank(src),
                 *sources.uberon(src), *class_entities, *sources.mesh_symptoms(src, resolve), *symptom_entities]
     edges = [*do_edges, *symptom_edges, *sources.do_locations(src), *sources.hetionet_edges(src), *class_edges,
-             *sources.sider_indications(src, xrefs),
+             *sources.sider_indications(src, xrefs, sources.non_indications(src)),
              *sources.hpo_phenotypes(hpo.annotations(hpo_dir), xrefs, {t.id for t in hpo_terms},
                                      hpo_dir / "phenotype.hpoa")]
     return entities, edges, src, hpo.release(hpo_dir)
@@ -171,12 +171,14 @@ def _combine(a: EdgeRecord, b: EdgeRecord) -> EdgeRecord:
 
 
 def rdf_triples(entities: dict[str, Merged], edges: dict[tuple[str, Relation, str], EdgeRecord],
-                build_id: str) -> Iterator[tuple[URIRef, URIRef, Identifier]]:
+                build_id: str, permissive: bool = False) -> Iterator[tuple[URIRef, URIRef, Identifier]]:
     """The whole KG as RDF: entity descriptions, asserted edges, one provenance node per edge, sources."""
     uris = {entity_id: entity_uri(entity_id) for entity_id in entities}
     literal = functools.lru_cache(maxsize=65536)(Literal)  # licences, tiers, scores recur constantly
     yield KG_NODE, MEDKG.buildId, Literal(build_id)
     for source in SOURCES.values():
+        if permissive and not licence_is_permissive(source.licence):
+            continue
         yield source.uri, RDFS.label, Literal(source.name)
         yield source.uri, MEDKG.release, Literal(source.release)
         yield source.uri, MEDKG.licence, Literal(source.licence)
@@ -264,7 +266,7 @@ def build(config: BuildConfig) -> dict:
     build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     staging = data_dir / f".staging-{build_id}"
     staging.mkdir()
-    triples = write_store(staging / "store", rdf_triples(entities, edges, build_id))
+    triples = write_store(staging / "store", rdf_triples(entities, edges, build_id, permissive))
     log.info("wrote %d triples (%.1fs)", triples, time.perf_counter() - started)
     graph = open_graph(staging / "store", read_only=True)
     try:

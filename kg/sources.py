@@ -427,14 +427,22 @@ _INDICATION_METHODS = {
 }
 
 
-def sider_indications(src: SourceDir, xrefs: XrefIndex) -> list[EdgeRecord]:
+def non_indications(src: SourceDir) -> set[tuple[str, str]]:
+    """(DRUGBANK id, DOID) pairs PharmacotherapyDB's physicians classified as non-indications (NOT)."""
+    return {(f"DRUGBANK:{row['drugbank_id']}", row["doid_id"])
+            for _, row in src.rows(PHARMACOTHERAPYDB, ("doid_id", "drugbank_id", "category"))
+            if row["category"] == "NOT"}
+
+
+def sider_indications(src: SourceDir, xrefs: XrefIndex, vetoed: set[tuple[str, str]] = frozenset()) -> list[EdgeRecord]:
     """SIDER label indications mapped to DO: the label concept's UMLS CUI through DO's UMLS xrefs, or,
     when DO has no such xref, the concept's name when it is exactly one DO term's name or synonym.
 
     ``NLP_precondition`` rows (a context of use, not an indication) are left out, and so is SIDER's
     MedDRA CUI, a coarser concept (cluster headache -> migraine) that would state a wrong indication.
+    Pairs in ``vetoed`` (curated non-indications, see ``non_indications``) are dropped.
     """
-    edges = []
+    edges, skipped = [], 0
     for _, row in src.rows(SIDER_INDICATIONS, ("drugbank_id", "umls_cui_from_label", "method", "concept_name")):
         method = _INDICATION_METHODS.get(row["method"])
         if method is None:
@@ -444,9 +452,13 @@ def sider_indications(src: SourceDir, xrefs: XrefIndex) -> list[EdgeRecord]:
         if not doids and (named := xrefs.doid_named(concept)):
             doids, mapping = [named], "DO name"
         for doid in doids:
+            if (f"DRUGBANK:{row['drugbank_id']}", doid) in vetoed:
+                skipped += 1
+                continue
             edges.append(EdgeRecord(f"DRUGBANK:{row['drugbank_id']}", Relation.INDICATED_FOR, doid, ("sider",),
                                     "CC BY-NC-SA 4.0", Curation.TEXT_MINED,
                                     evidence=f"label concept '{concept}' ({cui}, mapped by {mapping}): {method}"))
+    log.info("SIDER indications: %d rows vetoed by PharmacotherapyDB non-indications", skipped)
     return edges
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pyoxigraph
 from rdflib import RDF, RDFS, SKOS, Graph, Literal, URIRef
-from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 
 from kg.adjacency import Adjacency, load_adjacency
 from kg.errors import (
@@ -114,7 +113,7 @@ class KnowledgeGraph:
         """A KG served by a SPARQL 1.1 endpoint (for KGs that outgrow one machine); read-only."""
         from rdflib.plugins.stores.sparqlstore import SPARQLStore
 
-        graph = Graph(store=SPARQLStore(endpoint, returnFormat="json"), identifier=DATASET_DEFAULT_GRAPH_ID)
+        graph = Graph(store=SPARQLStore(endpoint, returnFormat="json"))
         if graph.value(KG_NODE, MEDKG.buildId) is None:
             raise StoreMissingError(endpoint)
         return cls(graph)

@@ -24,9 +24,10 @@ from kg.store import KnowledgeGraph
 from kg.types import Path, Subgraph
 from kg.vocab import SPARQL_PREFIXES, TRIPLE_NS, Relation, entity_curie, entity_uri
 
-#: the remote ranking query: ``?e`` is bound to the seed, ``?p`` to an asked relation (or left free)
+#: the remote ranking query: ``?e`` is bound to the seed, ``?p`` to an asked relation (or left free);
+#: both are projected because Oxigraph only substitutes projected variables
 _RANKED_EDGES = """
-SELECT ?st ?other ?score ?degree WHERE {{
+SELECT ?e ?p ?st ?other ?score ?degree WHERE {{
   {{ ?st rdf:subject ?e ; rdf:object ?other }} UNION {{ ?st rdf:object ?e ; rdf:subject ?other }}
   ?st rdf:predicate ?p ; medkg:evidenceScore ?score .
   ?other medkg:degree ?degree .
