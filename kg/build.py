@@ -13,6 +13,7 @@ An interrupted or failed build leaves ``current`` pointing at the previous KG.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import json
@@ -27,13 +28,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from rdflib import RDF, RDFS, SKOS, Graph, Literal, URIRef
-from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 from rdflib.term import Identifier
 
 from kg import hpo, sources
 from kg.adjacency import build_adjacency, save_adjacency
+from kg.errors import KGError
 from kg.names import write_names
-from kg.rdfstore import open_graph
+from kg.rdfstore import open_graph, open_oxigraph
 from kg.tables import EdgeRecord, EntityRecord, SourceDir
 from kg.vocab import (
     DRUG_RELATIONS,
@@ -224,13 +225,15 @@ def write_store(path: Path, triples: Iterable[tuple[URIRef, URIRef, Identifier]]
     """Bulk-load triples into a new Oxigraph store through oxrdflib's N-Triples parser; returns the count.
 
     One ``graph.add`` per triple costs ~40 us in rdflib's event dispatch; serialising to N-Triples and
-    letting Oxigraph's bulk loader parse it is an order of magnitude faster.
+    letting Oxigraph's bulk loader parse it is an order of magnitude faster. The store is then compacted
+    (``optimize``): a bulk load leaves many overlapping files, and compaction halves the cost of the
+    point reads every query makes (145 -> 80 us per node on this machine, for 5 s of build time).
     """
     lines = [f"{s.n3()} {p.n3()} {o.n3()} .\n" for s, p, o in triples]
-    graph = Graph(store="Oxigraph", identifier=DATASET_DEFAULT_GRAPH_ID)
-    graph.open(str(path))
+    graph, oxigraph = open_oxigraph(path, read_only=False)
     try:
         graph.parse(data="".join(lines).encode(), format="ox-ntriples", transactional=False)
+        oxigraph.optimize()
     finally:
         graph.close()
     return len(lines)
@@ -261,8 +264,19 @@ def build(config: BuildConfig) -> dict:
 
     data_dir = Path(config.data_dir)
     (data_dir / "builds").mkdir(parents=True, exist_ok=True)
-    for stale in data_dir.glob(".staging-*"):
-        shutil.rmtree(stale)  # left by an interrupted build
+    with open(data_dir / ".build.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise KGError(f"another `medkg kg build` is writing to {data_dir}; wait for it to finish") from None
+        for stale in data_dir.glob(".staging-*"):
+            shutil.rmtree(stale)  # left by an interrupted build
+        return _write(config, data_dir, entities, edges, dropped, src, hpo_release, permissive, started)
+
+
+def _write(config: BuildConfig, data_dir: Path, entities: dict[str, Merged], edges: dict, dropped: Counter,
+           src: SourceDir, hpo_release: str, permissive: bool, started: float) -> dict:
+    """Write the store and its companions into a staging directory, then swap it in."""
     build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     staging = data_dir / f".staging-{build_id}"
     staging.mkdir()
@@ -300,14 +314,16 @@ def build(config: BuildConfig) -> dict:
 
 
 def swap_current(data_dir: Path, target: Path) -> None:
-    """Point ``data_dir/current`` at ``target`` atomically, then remove the builds nothing points at."""
+    """Point ``data_dir/current`` at ``target`` atomically; keep the build it replaces (a running app
+    may still have it open) and remove older ones."""
     link = data_dir / "current"
+    previous = link.resolve() if link.exists() else None
     temporary = data_dir / "current.swap"
     temporary.unlink(missing_ok=True)
     os.symlink(os.path.relpath(target, data_dir), temporary)
     os.replace(temporary, link)
     for old in (data_dir / "builds").iterdir():
-        if old.resolve() != target.resolve():
+        if old.resolve() not in (target.resolve(), previous):
             shutil.rmtree(old, ignore_errors=True)
 
 

@@ -12,7 +12,7 @@ from rdflib import Dataset, Graph, Literal, URIRef
 
 from kg import build as build_module
 from kg.build import build, triple_id
-from kg.errors import SourceFormatError
+from kg.errors import KGError, SourceFormatError
 from kg.store import KnowledgeGraph
 from kg.vocab import Relation, licence_is_permissive
 
@@ -66,7 +66,19 @@ def test_interrupted_build_leaves_the_previous_kg(tmp_path, monkeypatch):
     monkeypatch.undo()
     new = build(fixture_config(tmp_path))  # the next build clears the leftover staging directory
     assert not list(tmp_path.glob(".staging-*"))
-    assert [p.name for p in (tmp_path / "builds").iterdir()] == [new["build_id"]]
+    assert sorted(p.name for p in (tmp_path / "builds").iterdir()) == sorted([old["build_id"], new["build_id"]])
+    newest = build(fixture_config(tmp_path))  # keeps the build it replaces, removes older ones
+    assert sorted(p.name for p in (tmp_path / "builds").iterdir()) == sorted([new["build_id"], newest["build_id"]])
+
+
+def test_concurrent_build_is_refused(tmp_path):
+    import fcntl
+
+    tmp_path.joinpath("builds").mkdir()
+    with open(tmp_path / ".build.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(KGError, match="another `medkg kg build` is writing"):
+            build(fixture_config(tmp_path))
 
 
 def test_malformed_source_fails_naming_file_and_line_and_keeps_old_kg(tmp_path):
