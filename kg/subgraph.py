@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from kg.errors import KGError
 from kg.store import KnowledgeGraph
 from kg.types import Path, Subgraph
 from kg.vocab import SPARQL_PREFIXES, TRIPLE_NS, Relation, entity_curie, entity_uri
@@ -132,6 +133,9 @@ def paths(kg: KnowledgeGraph, start: str, end: str, max_hops: int = 3, limit: in
     """
     if not 1 <= max_hops <= 3:
         raise ValueError(f"max_hops must be between 1 and 3, not {max_hops}")
+    if not kg.has_adjacency:
+        raise KGError("paths needs the adjacency arrays of a locally built KG (`medkg kg build`); "
+                      "a remote endpoint serves neighbourhood() and SPARQL only")
     adjacency, index = kg.adjacency, kg.adjacency_index
     for entity_id in (start, end):
         if entity_id not in index:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from kg.errors import KGError
 from kg.store import KnowledgeGraph
-from kg.subgraph import neighbourhood
+from kg.subgraph import neighbourhood, paths
 from kg.vocab import Relation
 
 pytestmark = pytest.mark.integration
@@ -73,3 +74,8 @@ def test_remote_endpoint_gives_the_same_subgraph(kg, endpoint, seed, relations):
         assert remote.entity(seed) == kg.entity(seed)
     finally:
         remote.close()
+
+
+def test_paths_on_a_remote_kg_is_a_clear_error(endpoint):
+    with KnowledgeGraph.remote(endpoint) as remote, pytest.raises(KGError, match="locally built KG"):
+        paths(remote, "DRUGBANK:DB00331", "DOID:9352")
