@@ -8,12 +8,18 @@ import sys
 
 import typer
 
+from assistant import linking_cli
 from kg.cli import app as kg_app
 from kg.errors import KGError
 
 app = typer.Typer(help="MedKG Assistant: a medical assistant grounded in a knowledge graph.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(kg_app, name="kg")
+app.command("link")(linking_cli.link)
+app.command("link-build")(linking_cli.link_build)
+eval_app = typer.Typer(help="Evaluation harnesses; each prints its tables.", no_args_is_help=True)
+eval_app.command("linking")(linking_cli.eval_linking)
+app.add_typer(eval_app, name="eval")
 
 
 @app.callback()
