@@ -8,7 +8,7 @@ Layout (built aside, then swapped in atomically like the KG itself)::
     data/linking/builds/<build id>/manifest.json   embedder name and checksum, KG build id, count, sha256s
 
 Opening checks the embedder, the KG build id and the checksums; any mismatch raises
-``LinkingIndexMismatchError`` naming ``medkg link build``.
+``LinkingIndexMismatchError`` naming ``medkg link-build``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LINKING_DIR = Path(__file__).resolve().parent.parent / "data" / "linking"
 INDEX_VERSION = 2  # 1: flat index (9 ms a query on 74k names); 2: HNSW (well under 1 ms)
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
-REBUILD = "`medkg link build`"
+REBUILD = "`medkg link-build`"
 #: gene symbols and acronyms carry no meaning an embedding could match a paraphrase to
 EMBEDDED_TYPES = tuple(t for t in EntityType if t is not EntityType.GENE)
 

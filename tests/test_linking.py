@@ -133,7 +133,7 @@ def test_embedding_fills_a_gap_only(kg, name_index_dir):
 
 
 def test_name_index_missing_and_mismatched(kg, name_index_dir, tmp_path):
-    with pytest.raises(LinkingIndexMissingError, match="medkg link build"):
+    with pytest.raises(LinkingIndexMissingError, match="medkg link-build"):
         open_name_index(kg, FakeEmbedder(), tmp_path)
     with pytest.raises(LinkingIndexMismatchError, match="embedder checksum"):
         open_name_index(kg, FakeEmbedder(dimension=32), name_index_dir)
