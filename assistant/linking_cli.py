@@ -97,6 +97,9 @@ def eval_linking(kg_data_dir: Path = KG_DIR, data_dir: Path = LINK_DIR,
                    f"R {prf.recall:.3f} (TP {prf.tp}, FP {prf.fp}, FN {prf.fn})")
     typer.echo(f"{'lay-set accuracy@1':42} {lay_result.accuracy.value:8.3f}  {lay_result.accuracy.correct}/"
                f"{lay_result.accuracy.total}; {lay_result.by_resource} resolved by resources/lay_synonyms.tsv")
+    held = lay_result.held_out
+    typer.echo(f"{'lay-set accuracy@1, phrases in no resource':42} {held.value:8.3f}  {held.correct}/{held.total} "
+               f"({lay_result.accuracy.total - held.total} eval phrases are resource entries)")
     typer.echo(f"{'speed p50 / p95 / max (ms per text)':42} {speed.p50_ms:8.2f}  p95 {speed.p95_ms:.2f}, "
                f"max {speed.max_ms:.2f} over {speed.n} texts; embedder called on {speed.embedder_calls}")
     if show_failures:
