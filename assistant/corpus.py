@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.types import Passage
+from kg.artefacts import sha256_file
 from kg.errors import KGError, SourceFormatError
 from kg.store import KnowledgeGraph
 from kg.vocab import entity_curie
@@ -103,7 +104,7 @@ def make_bundle(source: Path, destination: Path = BUNDLE_DIR) -> dict:
             (destination / name).write_bytes((source / name).read_bytes())
     manifest = {"from": str(source), "files": {PASSAGES_FILE: {"sha256": checksum}}}
     if (destination / EMBEDDINGS_FILE).is_file():
-        manifest["files"][EMBEDDINGS_FILE] = {"sha256": _sha256(destination / EMBEDDINGS_FILE)}
+        manifest["files"][EMBEDDINGS_FILE] = {"sha256": sha256_file(destination / EMBEDDINGS_FILE)}
     (destination / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
@@ -236,7 +237,3 @@ class EmbeddingCache:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         np.divide(vectors, norms, out=vectors, where=norms > 0)
         return found, vectors
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ import numpy as np
 
 from assistant.embedding import Embedder
 from assistant.linking_text import is_acronym, name_key
-from kg.build import swap_current
+from kg.artefacts import sha256_file, staged_build
 from kg.errors import KGError
 from kg.store import KnowledgeGraph
 from kg.vocab import EntityType
@@ -116,22 +115,16 @@ def write_name_index(kg: KnowledgeGraph, embedder: Embedder, rows: np.ndarray, v
     kg_build_id = str(kg.manifest.get("build_id"))
     key = f"{INDEX_VERSION}|{kg_build_id}|{embedder.checksum}|{len(rows)}"
     build_id = hashlib.sha256(key.encode()).hexdigest()[:16]
-    staging = data_dir / "builds" / f".{build_id}.tmp"
-    final = data_dir / "builds" / build_id
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    faiss.write_index(index, str(staging / "names.faiss"))
-    np.save(staging / "rows.npy", rows)
-    manifest = NameIndexManifest(
-        index_version=INDEX_VERSION, build_id=build_id, kg_build_id=kg_build_id, embedder=embedder.name,
-        embedder_checksum=embedder.checksum, dimension=embedder.dimension, count=len(rows),
-        faiss_sha256=_sha256(staging / "names.faiss"), rows_sha256=_sha256(staging / "rows.npy"),
-        seconds=round(time.perf_counter() - started, 2))
-    (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
-    swap_current(data_dir, final)
-    log.info("name index %s: %d names embedded in %.1fs", final, len(rows), manifest.seconds)
+    with staged_build(data_dir, "medkg link-build", build_id) as staging:
+        faiss.write_index(index, str(staging / "names.faiss"))
+        np.save(staging / "rows.npy", rows)
+        manifest = NameIndexManifest(
+            index_version=INDEX_VERSION, build_id=build_id, kg_build_id=kg_build_id, embedder=embedder.name,
+            embedder_checksum=embedder.checksum, dimension=embedder.dimension, count=len(rows),
+            faiss_sha256=sha256_file(staging / "names.faiss"), rows_sha256=sha256_file(staging / "rows.npy"),
+            seconds=round(time.perf_counter() - started, 2))
+        (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
+    log.info("name index %s: %d names embedded in %.1fs", build_id, len(rows), manifest.seconds)
     return manifest
 
 
@@ -155,7 +148,7 @@ def open_name_index(kg: KnowledgeGraph, embedder: Embedder, data_dir: Path = DEF
         if found != wanted:
             raise LinkingIndexMismatchError(root, f"{what} {found!r}, expected {wanted!r}")
     for name, digest in (("names.faiss", manifest.faiss_sha256), ("rows.npy", manifest.rows_sha256)):
-        if not (root / name).is_file() or _sha256(root / name) != digest:
+        if not (root / name).is_file() or sha256_file(root / name) != digest:
             raise LinkingIndexMismatchError(root, f"{name} missing or its checksum differs from the manifest")
     index = faiss.read_index(str(root / "names.faiss"))
     index.hnsw.efSearch = HNSW_EF_SEARCH
@@ -163,11 +156,3 @@ def open_name_index(kg: KnowledgeGraph, embedder: Embedder, data_dir: Path = DEF
     if index.ntotal != manifest.count or len(rows) != manifest.count:
         raise LinkingIndexMismatchError(root, f"{index.ntotal} vectors, manifest says {manifest.count}")
     return NameIndex(index, rows, manifest)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -17,16 +17,13 @@ value of one more first place.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import gzip
 import json
 import logging
 import math
 import re
-import shutil
 import time
-import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -36,7 +33,7 @@ import numpy as np
 from assistant import corpus
 from assistant.embedding import Embedder
 from assistant.types import Passage
-from kg.build import sha256_file, swap_current
+from kg.artefacts import new_build_id, sha256_file, staged_build
 from kg.errors import ArtefactMismatchError, KGError
 from kg.store import KnowledgeGraph
 
@@ -164,18 +161,8 @@ def build_index(config: IndexConfig, embedder: Embedder, kg: KnowledgeGraph | No
     log.info("%d chunks from %s%s", len(chunks), config.passages, " and the KG's definitions" if kg else "")
     vectors = embed_chunks(texts, embedder, config.embedding_cache, config.batch_size)
     embedded = time.perf_counter()
-    data_dir = Path(config.data_dir)
-    (data_dir / "builds").mkdir(parents=True, exist_ok=True)
-    with open(data_dir / ".build.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise KGError(f"another `{BUILD_COMMAND}` is writing to {data_dir}; wait for it to finish") from None
-        for stale in data_dir.glob(".staging-*"):
-            shutil.rmtree(stale)  # left by an interrupted build
-        build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-        staging = data_dir / f".staging-{build_id}"
-        staging.mkdir()
+    build_id = new_build_id()
+    with staged_build(Path(config.data_dir), BUILD_COMMAND, build_id) as staging:
         _write_chunks(staging / "chunks.jsonl.gz", chunks)
         faiss.write_index(make_faiss(vectors, config), str(staging / "dense.faiss"))
         retriever = bm25s.BM25()
@@ -196,10 +183,7 @@ def build_index(config: IndexConfig, embedder: Embedder, kg: KnowledgeGraph | No
             "files": {str(p.relative_to(staging)): sha256_file(p) for p in sorted(staging.rglob("*")) if p.is_file()},
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        final = data_dir / "builds" / build_id
-        staging.rename(final)
-        swap_current(data_dir, final)
-    log.info("built %s: %d chunks in %.1fs", final, len(chunks), time.perf_counter() - started)
+    log.info("built %s: %d chunks in %.1fs", build_id, len(chunks), time.perf_counter() - started)
     return manifest
 
 

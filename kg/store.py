@@ -8,7 +8,6 @@ into a query). The store is opened read-only, so several processes can share one
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import pyoxigraph
 from rdflib import RDF, RDFS, SKOS, Graph, Literal, URIRef
 
 from kg.adjacency import Adjacency, load_adjacency
+from kg.artefacts import sha256_file
 from kg.errors import (
     ArtefactMismatchError,
     QuerySyntaxError,
@@ -97,7 +97,7 @@ class KnowledgeGraph:
                                               f"this code reads {SCHEMA_VERSION}")
         for name, key in (("names.tsv.gz", "names_sha256"), ("adjacency.npz", "adjacency_sha256")):
             path = root / name
-            if not path.is_file() or _sha256(path) != manifest.get(key):
+            if not path.is_file() or sha256_file(path) != manifest.get(key):
                 raise ArtefactMismatchError(root, f"{name} missing or its checksum differs from the manifest")
         graph, oxigraph = open_oxigraph(root / "store")
         build_id = graph.value(KG_NODE, MEDKG.buildId)
@@ -276,7 +276,3 @@ class KnowledgeGraph:
 def _first(values: dict[str, list[str]], predicate: str) -> str | None:
     found = values.get(predicate)
     return found[0] if found else None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
