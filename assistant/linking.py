@@ -46,16 +46,26 @@ from rapidfuzz import fuzz, process
 from assistant.embedding import Embedder
 from assistant.linking_dictionary import RESOURCES, Entry, build_dictionary, initialism_index
 from assistant.linking_index import NameIndex
-from assistant.linking_text import STOPWORDS, Token, clean, cue_types, possessive, short_form, tokenize
+from assistant.linking_text import (
+    STOPWORDS,
+    Token,
+    clean,
+    cue_types,
+    phrase_variants,
+    possessive,
+    short_form,
+    tokenize,
+)
 from assistant.types import EntityMention
 from kg.store import KnowledgeGraph
 from kg.vocab import EntityType
 
 log = logging.getLogger(__name__)
 
-BASE_SCORE = {"exact": 0.9, "normalised": 0.86, "abbreviation": 0.86, "curated": 0.86, "fuzzy": 0.84,
-              "embedding": 0.8}
-KIND_BONUS = {"name": 0.02, "synonym": 0.01, "lay": 0.01, "abbreviation": 0.01, "curated": 0.01, "eponym": 0.0}
+BASE_SCORE = {"exact": 0.9, "normalised": 0.86, "abbreviation": 0.86, "curated": 0.86, "corpus": 0.85,
+              "fuzzy": 0.84, "embedding": 0.8}
+KIND_BONUS = {"name": 0.02, "synonym": 0.01, "lay": 0.01, "abbreviation": 0.01, "curated": 0.01, "corpus": 0.0,
+              "eponym": 0.0}
 #: prior when nothing says which type is wanted: disease-like phrasing means the disease
 TYPE_PRIOR = {EntityType.DISEASE: 0.04, EntityType.COMPOUND: 0.035, EntityType.SYMPTOM: 0.03,
               EntityType.ANATOMY: 0.02, EntityType.PHARMACOLOGIC_CLASS: 0.02, EntityType.SIDE_EFFECT: 0.01,
@@ -147,7 +157,8 @@ class Linker:
                     abbreviations: Mapping[str, str] | None = None) -> EntityMention | None:
         """The one entity a whole phrase (e.g. a gold mention) names: a short form defined in its document
         (``abbreviations``, from ``LinkResult.abbreviations``), else a dictionary or fuzzy match covering all
-        of it, else the nearest name by embedding, else the longest mention inside it."""
+        of it, else one of its rewrites (``phrase_variants``), else the longest mention inside it, else the
+        nearest name by embedding."""
         text, _, _ = self._prepare(phrase)
         tokens = tokenize(text)
         if not tokens:
@@ -167,15 +178,28 @@ class Linker:
         candidates = self._dictionary_candidates(tokens, text) + self._fuzzy_candidates(tokens, text)
         self._score(candidates, tokens, text, expected, context, restrict)
         whole = [c for c in candidates if c.start_token == 0 and c.end_token == len(tokens)]
-        if not whole and self.embedder is not None:
-            whole = self._embedding_candidates(tokens, text, 0, len(tokens), threshold=0.0)
-            self._score(whole, tokens, text, expected, context, restrict)
-        pool = whole or self._select(candidates)
-        pool = [c for c in pool if c.score > 0]
+        for variant in () if whole else phrase_variants(text):
+            found = self._whole_match(variant, expected, context, restrict)
+            if found is not None:
+                return EntityMention(0, len(text), text, found.entry.entity_id, found.entry.entity_type.value,
+                                     round(found.score, 4), found.entry.name, found.method)
+        pool = [c for c in whole or self._select(candidates) if c.score > 0]
+        if not pool and self.embedder is not None:  # nothing inside it either: the nearest name by meaning
+            pool = self._embedding_candidates(tokens, text, 0, len(tokens), threshold=0.0)
+            self._score(pool, tokens, text, expected, context, restrict)
+            pool = [c for c in pool if c.score > 0]
         if not pool:
             return None
         best = max(pool, key=lambda c: (c.end_token - c.start_token, c.score))
         return self._mention(best, tokens, text)
+
+    def _whole_match(self, text: str, expected: frozenset, context: frozenset, restrict: bool) -> _Candidate | None:
+        """The best dictionary or fuzzy candidate covering all of ``text``, if any scores above 0."""
+        tokens = tokenize(text)
+        candidates = self._dictionary_candidates(tokens, text) + self._fuzzy_candidates(tokens, text)
+        whole = [c for c in candidates if c.start_token == 0 and c.end_token == len(tokens)]
+        self._score(whole, tokens, text, expected, context, restrict)
+        return max((c for c in whole if c.score > 0), key=lambda c: c.score, default=None)
 
     # --- stages ---------------------------------------------------------------------------------
 
@@ -212,7 +236,7 @@ class Linker:
                     continue
                 if entry.kind == "eponym" and not possessive(tokens[end - 1], text):
                     continue
-                method = entry.kind if entry.kind in ("abbreviation", "curated") else \
+                method = entry.kind if entry.kind in ("abbreviation", "curated", "corpus") else \
                     "abbreviation" if entry.case_sensitive else \
                     "exact" if surface.lower() == entry.name.lower() else "normalised"
                 out.append(_Candidate(first, end, entry, method))
@@ -351,26 +375,35 @@ class Linker:
 
     def _local_abbreviations(self, chosen: list[_Candidate], tokens: list[Token],
                              text: str) -> tuple[list[_Candidate], tuple[tuple[str, str], ...]]:
-        """"long form (SF)": every SF token in the text, not yet covered, becomes a mention of the long form.
-        Returns the mentions with these added, and the (SF, entity id) definitions."""
-        taken = {i for c in chosen for i in range(c.start_token, c.end_token)}
-        extra, defined = [], []
+        """"long form (SF)": every occurrence of SF in the text (one or more tokens: "DM", "A-T", "HPT-JT")
+        becomes a mention of the long form, replacing what a general abbreviation table said there (in a text
+        that writes "myotonic dystrophy (DM)", DM is not diabetes). SF's first letter must start a word of the
+        long form (Schwartz & Hearst 2003). Returns the mentions, and the (SF, entity id) definitions."""
+        definitions: dict[tuple[str, ...], _Candidate] = {}
+        defined = []
         for c in chosen:
-            sf_index = c.end_token
-            if sf_index >= len(tokens):
+            sf = _parenthesised(tokens, c.end_token, text)
+            initials = {t.surface[0].lower() for t in tokens[c.start_token:c.end_token]}
+            if sf is None or text[tokens[sf[0]].start].lower() not in initials:
                 continue
-            sf = tokens[sf_index]
-            if not (text[sf.start - 1:sf.start] == "(" and text[sf.end:sf.end + 1] == ")" and 2 <= len(sf.surface) <= 8
-                    and any(ch.isupper() for ch in sf.surface)
-                    and sf.surface[0].lower() == tokens[c.start_token].surface[0].lower()):
-                continue
-            defined.append((sf.surface, c.entry.entity_id))
-            for i, t in enumerate(tokens):
-                if t.surface == sf.surface and i not in taken:
-                    taken.add(i)
+            surfaces = tuple(t.surface for t in tokens[sf[0]:sf[1]])
+            definitions.setdefault(surfaces, c)
+            defined.append((text[tokens[sf[0]].start:tokens[sf[1] - 1].end], c.entry.entity_id))
+        if not definitions:
+            return chosen, ()
+        kept = [c for c in chosen if not (
+            c.entry.case_sensitive and tuple(t.surface for t in tokens[c.start_token:c.end_token]) in definitions)]
+        taken = {i for c in kept for i in range(c.start_token, c.end_token)}
+        extra = []
+        for surfaces, c in definitions.items():
+            n = len(surfaces)
+            for i in range(len(tokens) - n + 1):
+                span = set(range(i, i + n))
+                if tuple(t.surface for t in tokens[i:i + n]) == surfaces and not span & taken:
+                    taken |= span
                     entry = Entry(c.entry.entity_id, c.entry.entity_type, c.entry.name, "abbreviation", True)
-                    extra.append(_Candidate(i, i + 1, entry, "abbreviation", c.quality, c.score * 0.97))
-        return chosen + extra, tuple(defined)
+                    extra.append(_Candidate(i, i + n, entry, "abbreviation", c.quality, c.score * 0.97))
+        return kept + extra, tuple(defined)
 
     def _short_forms_of_linked(self, chosen: list[_Candidate], tokens: list[Token]) -> list[_Candidate]:
         """An uncovered capitalised short form ("DMD") whose letters are the initials of a name of an entity
@@ -416,3 +449,17 @@ class Linker:
         return EntityMention(start, end, text[start:end], c.entry.entity_id, c.entry.entity_type.value,
                              round(c.score, 4), c.entry.name, c.method)
 
+
+def _parenthesised(tokens: list[Token], index: int, text: str) -> tuple[int, int] | None:
+    """Token range of a short form written in parentheses right at token ``index`` ("(DM)", "(A-T)"): 2 to 10
+    characters, no space, at least one capital; None otherwise."""
+    if index >= len(tokens) or text[tokens[index].start - 1:tokens[index].start] != "(":
+        return None
+    close = text.find(")", tokens[index].start)
+    inner = text[tokens[index].start:close] if close > 0 else ""
+    if not (2 <= len(inner) <= 10 and " " not in inner and any(ch.isupper() for ch in inner)):
+        return None
+    end = index
+    while end < len(tokens) and tokens[end].end <= close:
+        end += 1
+    return index, end

@@ -105,3 +105,21 @@ def eval_linking(kg_data_dir: Path = KG_DIR, data_dir: Path = LINK_DIR,
     if show_failures:
         for phrase, predicted in lay_result.failures:
             typer.echo(f"  missed: {phrase!r} -> {predicted}")
+
+
+NCBI_TRAIN = typer.Option(None, "--ncbi-train", help="PubTator training split (default: the committed one).")
+TERMS_OUT = typer.Option(None, "--output", help="TSV to write (default: the resource).")
+
+
+def link_terms(kg_data_dir: Path = KG_DIR, ncbi_train: Path | None = NCBI_TRAIN,
+               output: Path | None = TERMS_OUT) -> None:
+    """Rewrite resources/ncbi_train_terms.tsv: disease phrases of the NCBI training split mapped to DOIDs."""
+    from assistant import linking_eval as ev
+    from assistant import linking_terms as lt
+    from assistant.linking_dictionary import build_dictionary
+
+    with KnowledgeGraph.open(kg_data_dir) as kg:
+        documents = ev.read_pubtator(ncbi_train or lt.NCBI_TRAIN)
+        rows = lt.corpus_terms(documents, ev.concept_doids(kg), build_dictionary(kg, corpus=False))
+    lt.write_terms(rows, output or lt.TERMS_FILE)
+    typer.echo(f"{len(rows):,} phrases from {len(documents)} training documents -> {output or lt.TERMS_FILE}")

@@ -6,7 +6,11 @@ Besides every name in ``kg.names()`` it holds derived variants, each marked by i
 * eponyms — "von Willebrand disease" -> "von Willebrand"; "Alzheimer's disease" -> "alzheimer(s)" (kind
   ``eponym``: a one-word eponym only matches where the text keeps the s; plain "Alzheimer" is a surname);
 * inverted names — "Muscular dystrophy, Duchenne" -> "Duchenne muscular dystrophy";
-* ``abbreviation`` / ``curated`` — rows of the committed resources under ``assistant/resources/``.
+* numbered stems — "Schwartz-Jampel syndrome 1" -> "Schwartz-Jampel syndrome" (kind ``variant``, only where no
+  disease bears the stem as its name);
+* ``abbreviation`` / ``curated`` / ``corpus`` — rows of the committed resources under ``assistant/resources/``
+  (curated abbreviations, curated lay synonyms, and disease phrases learned from the NCBI corpus training
+  split by ``assistant/linking_terms.py``).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ class Entry:
     entity_id: str
     entity_type: EntityType
     name: str
-    kind: str  # names-table kind, or "eponym", "initialism", "abbreviation", "curated"
+    kind: str  # names-table kind, or "eponym", "variant", "abbreviation", "curated", "corpus"
     case_sensitive: bool
     surface: str = ""  # for case-sensitive entries: the capitals the text must show, if not ``name``
 
@@ -77,7 +81,14 @@ def read_resource(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
     return rows
 
 
-def build_dictionary(kg: KnowledgeGraph, resources: Path = RESOURCES) -> Dictionary:
+#: committed resources: (file, dictionary kind, required columns)
+RESOURCE_FILES = (("abbreviations.tsv", "abbreviation"), ("lay_synonyms.tsv", "curated"),
+                  ("ncbi_train_terms.tsv", "corpus"))
+
+
+def build_dictionary(kg: KnowledgeGraph, resources: Path = RESOURCES, corpus: bool = True) -> Dictionary:
+    """``corpus=False`` leaves out the terms learned from the NCBI training split (``medkg link-terms`` uses
+    this to rewrite them)."""
     names = kg.names()
     types = {n.entity_id: n.entity_type for n in names}
     preferred = {n.entity_id: n.name for n in names if n.kind == "name"}
@@ -103,8 +114,16 @@ def build_dictionary(kg: KnowledgeGraph, resources: Path = RESOURCES) -> Diction
                 entries[stem].append(Entry(n.entity_id, n.entity_type, n.name, n.kind, False))
             elif eponym.group(2) and len(stem) >= 5 and stem not in STOPWORDS:  # "Alzheimer's" needs its s
                 entries[stem].append(Entry(n.entity_id, n.entity_type, n.name, "eponym", False))
+    for key, entry in _numbered_stems(names).items():
+        if not any(e.entity_type is EntityType.DISEASE for e in entries.get(key, ())):
+            entries[key].append(entry)
     counts = {}
-    for file, kind in (("abbreviations.tsv", "abbreviation"), ("lay_synonyms.tsv", "curated")):
+    for file, kind in RESOURCE_FILES:
+        if kind == "corpus" and not corpus:
+            continue
+        if not (resources / file).exists():
+            raise LinkingResourceError(f"{resources / file} is missing: restore it from git"
+                                       + (" or run `medkg link-terms`" if kind == "corpus" else ""))
         rows = read_resource(resources / file, ("phrase", "entity_id"))
         known = [r for r in rows if r["entity_id"] in types]
         counts[file] = len(known)
@@ -126,6 +145,22 @@ def build_dictionary(kg: KnowledgeGraph, resources: Path = RESOURCES) -> Diction
         if len(word) >= 4 and word.isalpha():
             by_initial[word[0]].append(word)
     return Dictionary(dict(entries), automaton, vocabulary, dict(by_initial), counts)
+
+
+_NUMBERED = re.compile(r"^(.+?)(?:,? type)? (?:1|I|1A)$", re.IGNORECASE)
+
+
+def _numbered_stems(names: list[NameEntry]) -> dict[str, Entry]:
+    """"Schwartz-Jampel syndrome 1", "myotonic dystrophy type 1" are also said without the number: the stem
+    key -> the type-1 disease (used only where no disease has the stem as a name)."""
+    stems: dict[str, Entry] = {}
+    for n in names:
+        match = _NUMBERED.match(n.name) if n.entity_type is EntityType.DISEASE else None
+        if match and len(match.group(1)) >= 6:
+            key = name_key(match.group(1))
+            if key not in GENERIC and key not in STOPWORDS:
+                stems.setdefault(key, Entry(n.entity_id, n.entity_type, n.name, "variant", False))
+    return stems
 
 
 def initialism_index(names: list[NameEntry]) -> dict[str, set[str]]:

@@ -45,20 +45,27 @@ _NOT_PLURAL = ("ss", "us", "is", "betes", "pes", "ics")
 
 #: number words and small roman numerals as digits ("type two diabetes", "type II diabetes" -> "type 2 ...")
 _NUMBERS = {"one": "1", "two": "2", "three": "3", "four": "4", "ii": "2", "iii": "3"}
+#: British spellings folded to American ones ("haemangioblastoma", "tumour", "oesophageal", "diarrhoea"); both
+#: sides are folded, so a rule only has to be consistent, not a full spelling converter
+_BRITISH = ((re.compile(r"(?<=[a-z]{2})our(?=s?$)"), "or"),
+            (re.compile(r"aem"), "em"), (re.compile(r"(?<=[a-z])oe(?=[a-z])|^oe(?=[a-z]{3})"), "e"))
 
 
 def fold_token(token: str) -> str:
     """Lower-case, accent-free, singular form of one token (``"Allergies"`` -> ``"allergy"``).
 
-    Rules: possessive ``'s`` is split off before this by the tokeniser; ``-ies`` -> ``-y``; ``-sses``/
-    ``-xes``/``-ches``/``-shes`` -> drop ``es``; a final ``s`` is dropped unless the word ends in one of
-    ``_NOT_PLURAL`` or is at most 3 letters long.
+    Rules: British spellings become American (``_BRITISH``); possessive ``'s`` is split off before this by
+    the tokeniser; ``-ies`` -> ``-y``; ``-sses``/``-xes``/``-ches``/``-shes`` -> drop ``es``; a final ``s`` is
+    dropped unless the word ends in one of ``_NOT_PLURAL`` or is at most 3 letters long.
     """
     word = unicodedata.normalize("NFKD", token).encode("ascii", "ignore").decode().lower() or token.lower()
     if word in _NUMBERS:
         return _NUMBERS[word]
     if len(word) <= 3 or not word.isalpha():
         return word
+    if len(word) >= 6:
+        for pattern, replacement in _BRITISH:
+            word = pattern.sub(replacement, word)
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if word.endswith(("sses", "xes", "ches", "shes")):
@@ -98,6 +105,44 @@ def name_key(name: str) -> str:
     """The lookup key of a whole name: folded tokens joined by one space (``"Alzheimer's disease"`` ->
     ``"alzheimer disease"``)."""
     return " ".join(t.key for t in tokenize(name))
+
+
+#: words that qualify a disease without changing which one it is ("familial", "complete", "autosomal dominant")
+_MODIFIERS = re.compile(r"^(?:(?:complete|partial|total|subtotal|combined|inherited|hereditary|familial|sporadic|"
+                        r"isolated|human|adult|juvenile|childhood|fatal|severe|mild|classic|classical|typical|"
+                        r"autosomal|dominant|recessive|x-linked|dominantly|recessively|inherited|primary|"
+                        r"secondary)[\s,]+)+", re.IGNORECASE)
+_OF_DEFICIENCY = re.compile(r"^deficienc(?:y|ies) of (?:the )?(.+)$", re.IGNORECASE)
+_DEFICIENT = re.compile(r"^(.+?)[- ]deficien(?:t|cy)$", re.IGNORECASE)
+_CONJUNCT = re.compile(r"^(.+?)(?:,? and/or|,? and|,? or|/|,) (.+?) (\w+)$", re.IGNORECASE)
+
+
+def phrase_variants(phrase: str) -> list[str]:
+    """Rewrites of a whole disease phrase that a normaliser tries when it matches no name (the sieves of
+    D'Souza & Ng 2015): "deficiency of C9" -> "C9 deficiency", "HPRT-deficient" -> "HPRT deficiency",
+    "autosomal dominant myotonia congenita" -> "myotonia congenita", "breast and ovarian cancer" ->
+    "breast cancer", "ovarian cancer". Most specific first; the phrase itself is not included."""
+    out: list[str] = []
+
+    def add(text: str) -> None:
+        text = " ".join(text.split())
+        if text and text.lower() != phrase.lower() and text not in out:
+            out.append(text)
+
+    text = " ".join(phrase.split())
+    for current in (text, _MODIFIERS.sub("", text)):
+        add(current)
+        of = _OF_DEFICIENCY.match(current)
+        if of:
+            add(f"{of.group(1)} deficiency")
+        deficient = _DEFICIENT.match(current)
+        if deficient:
+            add(f"{deficient.group(1)} deficiency")
+        conjunct = _CONJUNCT.match(current)
+        if conjunct:
+            add(f"{conjunct.group(1)} {conjunct.group(3)}")
+            add(f"{conjunct.group(2)} {conjunct.group(3)}")
+    return out
 
 
 def is_acronym(name: str) -> bool:

@@ -21,7 +21,7 @@ from assistant.linking_index import (
     build_name_index,
     open_name_index,
 )
-from assistant.linking_text import fold_token, name_key
+from assistant.linking_text import fold_token, name_key, phrase_variants
 from kg.errors import KGError
 from kg.vocab import EntityType
 
@@ -82,6 +82,32 @@ def test_local_abbreviation_definition(linker):
     result = linker.link("Patients with diabetes mellitus (DMX) were seen; DMX was mild.")
     assert ("DMX", "DOID:9351") in result.abbreviations
     assert sum(m.entity_id == "DOID:9351" for m in result.mentions) == 3
+
+
+def test_local_definition_overrides_a_general_abbreviation_and_spans_tokens(linker):
+    result = linker.link("Migraine (MODY) was studied. MODY was mild.")  # MODY is a KG acronym of DOID:0050524
+    assert ("MODY", "DOID:6364") in result.abbreviations
+    assert {m.entity_id for m in result.mentions} == {"DOID:6364"} and len(result.mentions) == 3
+    result = linker.link("Asthma (A-S) is common; A-S in children.")
+    assert ("A-S", "DOID:2841") in result.abbreviations
+    assert [m.text for m in sorted(result.mentions, key=lambda m: m.start)] == ["Asthma", "A-S", "A-S"]
+    assert linker.link_phrase("A-S", [EntityType.DISEASE], abbreviations=dict(result.abbreviations)).entity_id \
+        == "DOID:2841"
+    result = linker.link("Asthma (XQ) is common.")  # first letter of no long-form word: not a definition
+    assert result.abbreviations == ()
+
+
+def test_phrase_variants_and_british_spellings(linker):
+    assert phrase_variants("complete deficiency of C9") == ["deficiency of C9", "C9 deficiency"]
+    assert phrase_variants("HPRT-deficient") == ["HPRT deficiency"]
+    assert phrase_variants("breast and/or ovarian cancer") == ["breast cancer", "ovarian cancer"]
+    assert phrase_variants("autosomal dominant myotonia congenita") == ["myotonia congenita"]
+    assert phrase_variants("myotonic dystrophy") == []
+    assert name_key("oesophageal tumours") == name_key("esophageal tumor")
+    assert name_key("haemorrhage, diarrhoea, anaemia") == name_key("hemorrhage diarrhea anemia")
+    assert linker.link_phrase("familial essential hypertension", [EntityType.DISEASE]).entity_id == "DOID:10825"
+    assert linker.link_phrase("type 2 diabetes and asthma", [EntityType.DISEASE]).entity_id in {"DOID:9352",
+                                                                                                 "DOID:2841"}
 
 
 def test_disease_preferred_for_disease_like_phrasing_and_expected_types_win(linker):
@@ -206,3 +232,18 @@ def test_link_phrase_resolves_short_forms(linker):
     assert linker.link_phrase("XYZ", disease, abbreviations={"XYZ": "DOID:2841"}).entity_id == "DOID:2841"
     assert linker.link_phrase("PD", disease, context_ids=["DOID:14330"]).entity_id == "DOID:14330"  # Parkinson's
     assert linker.link_phrase("", disease) is None
+
+
+def test_corpus_terms_fill_gaps_only(kg, linker):
+    from assistant.linking_eval import Document
+    from assistant.linking_terms import corpus_terms
+
+    def doc(*mentions):
+        return Document("1", "", tuple(GoldMention(0, 1, text, (concept,)) for text, concept in mentions))
+
+    mapping = {"MESH:D1": {"DOID:2841"}, "MESH:D2": {"DOID:6364"}, "MESH:D3": {"DOID:2841", "DOID:6364"}}
+    documents = [doc(("wheezy lung disorder", "D1"), ("WLD", "D1"), ("asthma", "D2"), ("split phrase", "D1")),
+                 doc(("split phrase", "D2"), ("two-way phrase", "D3"), ("Wheezy lung disorders", "D1"))]
+    rows = corpus_terms(documents, mapping, linker.dictionary)
+    # the short form, the KG's own name, the phrase the corpus disagrees on and the two-DOID concept are left out
+    assert rows == [("wheezy lung disorder", "DOID:2841", 2)]
