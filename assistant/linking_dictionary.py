@@ -7,7 +7,8 @@ Besides every name in ``kg.names()`` it holds derived variants, each marked by i
   ``eponym``: a one-word eponym only matches where the text keeps the s; plain "Alzheimer" is a surname);
 * inverted names — "Muscular dystrophy, Duchenne" -> "Duchenne muscular dystrophy";
 * numbered stems — "Schwartz-Jampel syndrome 1" -> "Schwartz-Jampel syndrome" (kind ``variant``, only where no
-  disease bears the stem as its name);
+  disease bears the stem as its name); headless stems — "carpal tunnel syndrome" -> "carpal tunnel" (where the
+  stem is no KG name and names one disease only);
 * ``abbreviation`` / ``curated`` / ``corpus`` — rows of the committed resources under ``assistant/resources/``
   (curated abbreviations, curated lay synonyms, and disease phrases learned from the NCBI corpus training
   split by ``assistant/linking_terms.py``).
@@ -117,6 +118,9 @@ def build_dictionary(kg: KnowledgeGraph, resources: Path = RESOURCES, corpus: bo
     for key, entry in _numbered_stems(names).items():
         if not any(e.entity_type is EntityType.DISEASE for e in entries.get(key, ())):
             entries[key].append(entry)
+    for key, entry in _headless_stems(names).items():
+        if key not in entries:
+            entries[key].append(entry)
     counts = {}
     for file, kind in RESOURCE_FILES:
         if kind == "corpus" and not corpus:
@@ -161,6 +165,21 @@ def _numbered_stems(names: list[NameEntry]) -> dict[str, Entry]:
             if key not in GENERIC and key not in STOPWORDS:
                 stems.setdefault(key, Entry(n.entity_id, n.entity_type, n.name, "variant", False))
     return stems
+
+
+_HEADED = re.compile(r"^(\S+ \S+(?: \S+)?) (?:syndrome|disease|disorder)$", re.IGNORECASE)
+
+
+def _headless_stems(names: list[NameEntry]) -> dict[str, Entry]:
+    """"carpal tunnel syndrome", "irritable bowel syndrome", "sickle cell disease" are also said without their
+    generic head: the two- or three-word stem of a preferred name -> the disease, where the stem is no KG name at
+    all and only one disease has it ("shaky hand syndrome", a synonym, must not make "shaky hands" a disease)."""
+    stems: dict[str, list[Entry]] = defaultdict(list)
+    for n in names:
+        match = _HEADED.match(n.name) if n.entity_type is EntityType.DISEASE and n.kind == "name" else None
+        if match:
+            stems[name_key(match.group(1))].append(Entry(n.entity_id, n.entity_type, n.name, "variant", False))
+    return {key: found[0] for key, found in stems.items() if len({e.entity_id for e in found}) == 1}
 
 
 def initialism_index(names: list[NameEntry]) -> dict[str, set[str]]:
