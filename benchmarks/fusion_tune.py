@@ -66,7 +66,8 @@ def main() -> None:
     print(f"bm25 alone   R@5 {metrics(sparse, answers)[0]:.3f}  MRR@10 {metrics(sparse, answers)[1]:.3f}")
     print(f"dense alone  R@5 {metrics(dense, answers)[0]:.3f}  MRR@10 {metrics(dense, answers)[1]:.3f}")
     print(f"{'rrf_k':>5} {'depth':>5} {'w_dense':>7} {'w_bm25':>6} {'boost':>5} {'R@5':>6} {'MRR@10':>7}")
-    grid = itertools.product((10, 30, 60, 100), (20, 50, 100, 200), (1.0, 1.5, 2.0), (1.0,), (0.0, 0.5, 1.0, 2.0))
+    grid = itertools.product((2, 5, 10, 30, 60, 100), (20, 50, 100, 200), (1.0, 1.5, 2.0, 2.5, 3.0, 4.0), (1.0,),
+                             (0.0, 0.5, 1.0, 2.0))
     rows = []
     for rrf_k, depth, w_dense, w_sparse, boost in grid:
         fused = [fuse(d, s, rrf_k, depth, w_dense, w_sparse, m, boost)
