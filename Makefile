@@ -7,10 +7,13 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test
 
-# Run the main job on the embedded defaults: build the KG from the committed bundle if none is
-# built yet, print its statistics, then start the interactive entity lookup.
+# Run the main job on the embedded defaults: build the KG, the literature index and the entity-linking
+# name index from the committed bundle where they are not built yet (about 2 minutes on a fresh
+# machine), print the KG statistics, then start the interactive entity lookup.
 run: $(STAMP)
 	$(BIN)/medkg kg build --if-missing
+	$(BIN)/medkg index build --if-missing
+	$(BIN)/medkg link-build --if-missing
 	$(BIN)/medkg kg stats
 	$(BIN)/medkg kg lookup
 

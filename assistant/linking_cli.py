@@ -14,6 +14,7 @@ import typer
 
 from assistant.linking import Linker, LinkerConfig
 from assistant.linking_index import DEFAULT_LINKING_DIR, build_name_index, open_name_index
+from kg.errors import KGError
 from kg.store import DEFAULT_DATA_DIR, KnowledgeGraph
 
 log = logging.getLogger(__name__)
@@ -56,12 +57,28 @@ def link(text: str = typer.Argument(..., help="Text to link, e.g. 'side effects 
 
 
 def link_build(kg_data_dir: Path = KG_DIR, data_dir: Path = LINK_DIR,
-               progress: bool = typer.Option(False, "--progress", help="Show the encoding progress bar.")) -> None:
-    """Embed every KG name with MiniLM and write the FAISS name index (swapped in atomically)."""
+               if_missing: bool = typer.Option(False, "--if-missing", help="Do nothing if a matching index exists."),
+               export_cache: bool = typer.Option(False, "--export-cache",
+                                                 help="Instead, write the built index's vectors as the committed "
+                                                      "cache (bundle/linking/name_embeddings.npz).")) -> None:
+    """Embed every KG name with MiniLM (reusing the committed vectors) and write the FAISS name index."""
     from assistant.embedding import MiniLMEmbedder
+    from assistant.linking_index import export_name_cache
 
     with KnowledgeGraph.open(kg_data_dir) as kg:
-        manifest = build_name_index(kg, MiniLMEmbedder(), data_dir, progress=progress)
+        embedder = MiniLMEmbedder()
+        if export_cache:
+            typer.echo(f"wrote {export_name_cache(kg, embedder, data_dir)}")
+            return
+        if if_missing:
+            try:
+                manifest = open_name_index(kg, embedder, data_dir).manifest
+            except KGError as error:
+                log.info("building the name index: %s", error)
+            else:
+                typer.echo(f"name index {manifest.build_id} already built ({manifest.count:,} names)")
+                return
+        manifest = build_name_index(kg, embedder, data_dir)
     typer.echo(f"name index {manifest.build_id}: {manifest.count:,} names, {manifest.dimension} dimensions, "
                f"{manifest.seconds:.1f} s, KG {manifest.kg_build_id}")
 

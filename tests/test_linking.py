@@ -247,3 +247,24 @@ def test_corpus_terms_fill_gaps_only(kg, linker):
     rows = corpus_terms(documents, mapping, linker.dictionary)
     # the short form, the KG's own name, the phrase the corpus disagrees on and the two-DOID concept are left out
     assert rows == [("wheezy lung disorder", "DOID:2841", 2)]
+
+
+def test_name_index_reuses_the_committed_vector_cache(kg, name_index_dir, tmp_path):
+    from assistant.linking_index import export_name_cache
+
+    class Counting(FakeEmbedder):
+        encoded = 0
+
+        def encode(self, texts, batch_size=64, progress=False):
+            Counting.encoded += len(texts)
+            return super().encode(texts, batch_size, progress)
+
+    cache = export_name_cache(kg, FakeEmbedder(), name_index_dir, tmp_path / "names.npz")
+    build_name_index(kg, Counting(), tmp_path / "rebuilt", cache=cache)
+    assert Counting.encoded == 0  # every name came from the cache
+    rebuilt = open_name_index(kg, FakeEmbedder(), tmp_path / "rebuilt")
+    original = open_name_index(kg, FakeEmbedder(), name_index_dir)
+    query = FakeEmbedder().encode(["high blood pressure"])
+    assert rebuilt.search(query, 3)[1].tolist() == original.search(query, 3)[1].tolist()
+    build_name_index(kg, Counting(dimension=32), tmp_path / "other", cache=cache)  # another embedder: re-encoded
+    assert Counting.encoded == len(rebuilt.rows)
