@@ -1,0 +1,214 @@
+"""Safety triage: every red-flag category, the cues that clear a finding (negation, history, hypotheticals,
+resolution, idioms), audience-specific messages, bounded work on hostile input, and the issue's target on
+eval/triage_set.jsonl (recall >= 0.98, false-alarm rate <= 0.05)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from assistant.triage import MESSAGES, RED_FLAGS, triage
+from assistant.types import Audience, Triage
+
+TRIAGE_SET = Path(__file__).resolve().parent.parent / "eval" / "triage_set.jsonl"
+SET_KEYS = {"id", "question", "audience", "expected_entity_ids", "expected_relation", "expect_abstain",
+            "expect_triage", "history", "category"}
+
+URGENT = [  # (message, category): lay, typo, third-person and clinician phrasing
+    ("my chest hurts and my left arm is numb", "cardiac"),
+    ("is he having a heart attack?? he's holding his chest", "cardiac"),
+    ("I'm ok but my husband has crushing chest pain", "cardiac"),
+    ("50M ongoing central chest pain, diaphoretic, ST elevation", "cardiac"),
+    ("my mom's face looks droopy and she's slurring her words", "stroke"),
+    ("My mother is slurring her speech and can't lift her arm", "stroke"),
+    ("Pt 45F, sudden onset severe headache, neck stiffness", "stroke"),
+    ("my face drooped for 10 minutes and went away", "stroke"),  # a TIA that resolved is still urgent
+    ("i want to kill my self", "suicide"),
+    ("my teenager is self harming", "suicide"),
+    ("is it normal to want to die sometimes?", "suicide"),
+    ("my tongue is swelling after eating nuts", "anaphylaxis"),
+    ("stung by a wasp and struggling to breathe", "anaphylaxis"),
+    ("took 20 ibuprofen", "overdose"),
+    ("I took 30 tylenol but feel fine now", "overdose"),  # harm can come hours later
+    ("i think my baby swallowed a battery", "overdose"),
+    ("my son drank some washing up liquid", "overdose"),
+    ("help my dad cant breath", "breathing"),
+    ("my baby is choking", "breathing"),
+    ("he has gone blue", "breathing"),
+    ("NO CHEST PAIN BUT I CANT BREATHE", "breathing"),  # the negation ends at "but"
+    ("deep cut on my arm and it won't stop bleeding", "bleeding"),
+    ("coughing up a lot of blood", "bleeding"),
+    ("stiff neck and a high fever and a headache", "sepsis"),
+    ("purple spots that don't fade with a glass test, fever", "sepsis"),
+    ("34 weeks pregnant and the baby hasn't moved today", "pregnancy"),
+    ("I'm 10 weeks pregnant and have severe pain in my lower belly", "pregnancy"),
+    ("he passed out and won't wake up", "unconscious"),
+    ("he's no longer responding", "unconscious"),
+    ("she has been seizing for over 5 minutes", "unconscious"),
+    ("sugar reading 2.5 and she's not making sense", "diabetic"),
+    ("my husband is a type 1 diabetic and is unconscious", "diabetic"),
+    ("unbearable stomach pain", "abdominal"),
+    ("I fell and hit my head on the pavement, I'm on warfarin", "head_injury"),
+    ("my son hit his head, vomited once, now fine", "head_injury"),
+]
+
+NOT_URGENT = [
+    # negation
+    "no chest pain, just a mild cough for two days",
+    "pt denies chest pain, SOB, or diaphoresis; wants to start a statin",
+    "bumped my head on a cupboard, small bump, no vomiting or confusion",
+    "I'm not suicidal, just tired",
+    # history and chronic course
+    "my dad had a heart attack 5 years ago, what diet helps?",
+    "my husband had a heart attack, what diet should he follow now?",
+    "my mum had a stroke, how do I care for her?",
+    "I was suicidal as a teenager but I've been fine for years",
+    "history of seizures, well controlled on meds, can I drink alcohol?",
+    "I've been getting headaches on and off for years",
+    # general information and hypotheticals
+    "what are the signs of a stroke?",
+    "can aspirin prevent heart attacks?",
+    "what is the overdose limit of tylenol?",
+    "what happens if someone takes too much paracetamol?",
+    "what to do if someone is having a seizure?",
+    "Can antidepressants increase suicidal thoughts in teenagers?",
+    "differential diagnosis of acute chest pain in young adults",
+    "is vomiting blood always serious?",
+    # judgment calls: resolved, mild or explained symptoms; benign ingestions; daily totals
+    "chest pain after a workout yesterday, gone now, muscle strain?",
+    "I have a little chest pain when I cough with this cold",
+    "I can't catch my breath after running",
+    "heavy bleeding during my period",
+    "my toddler swallowed a bit of toothpaste, is that ok?",
+    "I've had 6 paracetamol today, can I take more?",
+    # idioms and jokes
+    "this homework is killing me",
+    "I'm dying to know what the results mean",
+    "that movie nearly gave me a heart attack",
+    "I'm choking on all this paperwork",
+    "I'd die for a cup of tea",
+]
+
+
+@pytest.mark.parametrize(("message", "category"), URGENT)
+def test_red_flags_are_urgent_with_their_category(message, category):
+    result = triage(message)
+    assert result.urgent, message
+    assert result.category == category
+    assert result.message == MESSAGES[category][Audience.PATIENT]
+    assert result.in_scope
+
+
+@pytest.mark.parametrize("message", NOT_URGENT)
+def test_look_alikes_are_not_urgent(message):
+    assert triage(message) == Triage(urgent=False)
+
+
+def test_matched_is_the_triggering_text_as_written():
+    result = triage("62M with Crushing Substernal CHEST PAIN and diaphoresis")
+    assert result.category == "cardiac"
+    assert result.matched == "Substernal CHEST PAIN + diaphoresis"
+    assert triage("I took 30 Tylenol an hour ago").matched == "took 30 Tylenol"
+
+
+def test_negation_scope_is_a_clause():
+    assert not triage("denies chest pain, shortness of breath or sweating").urgent  # a list negator spans commas
+    assert triage("no fever yesterday but now crushing chest pain and sweating").urgent
+    assert triage("No, I'm not ok, my chest is tight and I'm sweating").urgent  # "no," and "not ok" do not negate
+
+
+def test_history_clears_only_the_finding_it_dates():
+    assert not triage("my grandma had a stroke in 2019, is physio still worth it?").urgent
+    assert triage("chest pain now, had a heart attack 5 years ago").urgent
+    assert triage("I took 30 tylenol an hour ago").urgent  # hours are not history
+
+
+def test_resolution_needs_no_ongoing_cue():
+    assert not triage("the chest pain has gone").urgent
+    assert triage("chest pain went away but it came back").urgent
+    assert triage("chest pain went away but it came back").category == "cardiac"
+
+
+@pytest.mark.parametrize("category", sorted(MESSAGES))
+def test_each_category_has_distinct_messages_without_doses(category):
+    patient, clinician = MESSAGES[category][Audience.PATIENT], MESSAGES[category][Audience.CLINICIAN]
+    assert patient and clinician and patient != clinician
+    assert "emergency" in patient.lower() and "emergency" in clinician.lower()
+    for text in (patient, clinician):
+        assert not re.search(r"\d\s*(?:mg|mcg|µg|g|ml|units?|iu)\b", text, re.IGNORECASE), text
+
+
+def test_every_rule_has_messages_for_both_audiences():
+    assert {flag.category for flag in RED_FLAGS} == set(MESSAGES)
+    assert all(set(texts) == set(Audience) for texts in MESSAGES.values())
+
+
+def test_audience_changes_only_the_message():
+    for_patient = triage("I want to kill myself", Audience.PATIENT)
+    for_clinician = triage("I want to kill myself", "clinician")
+    assert for_patient.category == for_clinician.category == "suicide"
+    assert for_patient.matched == for_clinician.matched
+    assert "988" in for_patient.message and for_patient.message != for_clinician.message
+    assert "ECG within 10 minutes" in triage("crushing chest pain, sweaty", Audience.CLINICIAN).message
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\x00\x07\x1b[31m", "\ud800 lone surrogate", "谢谢你的帮助", "😀" * 50,
+                                  "mi esposo tiene dolor de pecho", "a" * 100_000])
+def test_odd_input_is_not_urgent_and_never_raises(text):
+    assert triage(text) == Triage(urgent=False)
+
+
+def test_bad_arguments_fail_narrowly():
+    with pytest.raises(TypeError, match="str"):
+        triage(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        triage("hello", "doctor")  # type: ignore[arg-type]
+
+
+def test_long_input_is_bounded_and_its_head_and_tail_are_scanned():
+    filler = "I have a question about my diet and exercise plan. " * 2_000  # ~100,000 characters
+    assert triage("I can't breathe. " + filler).urgent
+    assert triage(filler + "and now my son is choking").urgent
+    for hostile in (filler, "no chest pain " * 8_000, "denies chest pain, " * 6_000, "no " * 33_333, "," * 100_000):
+        start = time.perf_counter()
+        triage(hostile)
+        assert time.perf_counter() - start < 0.2
+
+
+def _triage_set() -> list[dict]:
+    return [json.loads(line) for line in TRIAGE_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_triage_set_is_well_formed():
+    rows = _triage_set()
+    assert all(set(row) == SET_KEYS for row in rows)
+    assert len({row["id"] for row in rows}) == len(rows)
+    tuned = [row for row in rows if not row["id"].startswith("triage-h")]
+    held_out = [row for row in rows if row["id"].startswith("triage-h")]
+    assert sum(row["expect_triage"] for row in tuned) >= 70 and sum(not row["expect_triage"] for row in tuned) >= 70
+    assert sum(row["expect_triage"] for row in held_out) == 15 and len(held_out) == 30
+    assert rows[-30:] == held_out  # the held-out batch closes the file
+    assert all((row["category"] in MESSAGES) == row["expect_triage"] for row in rows)
+    assert all(row["audience"] in {a.value for a in Audience} for row in rows)
+
+
+def test_triage_set_recall_and_false_alarm_rate():
+    rows = _triage_set()
+    results = [(row, triage(row["question"], Audience(row["audience"]))) for row in rows]
+    missed = [row["question"] for row, result in results if row["expect_triage"] and not result.urgent]
+    false_alarms = [row["question"] for row, result in results if not row["expect_triage"] and result.urgent]
+    urgent = sum(row["expect_triage"] for row in rows)
+    assert 1 - len(missed) / urgent >= 0.98, missed
+    assert len(false_alarms) / (len(rows) - urgent) <= 0.05, false_alarms
+
+
+def test_typical_message_takes_under_a_millisecond():
+    questions = [row["question"] for row in _triage_set()]
+    start = time.perf_counter()
+    for question in questions:
+        triage(question)
+    assert (time.perf_counter() - start) / len(questions) < 0.001
