@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from assistant import linking_cli
+from assistant import answer_cli, answer_eval, linking_cli
 from assistant.literature_cli import eval_retrieval, index_app
 from kg.cli import app as kg_app
 from kg.errors import KGError
@@ -17,12 +17,15 @@ app = typer.Typer(help="MedKG Assistant: a medical assistant grounded in a knowl
                   pretty_exceptions_enable=False)
 app.add_typer(kg_app, name="kg")
 app.add_typer(index_app, name="index")
+app.command("ask")(answer_cli.ask)
+app.command("app")(answer_cli.serve)
 app.command("link")(linking_cli.link)
 app.command("link-build")(linking_cli.link_build)
 app.command("link-terms")(linking_cli.link_terms)
 eval_app = typer.Typer(help="Evaluation harnesses; each prints its tables.", no_args_is_help=True)
 eval_app.command("linking")(linking_cli.eval_linking)
 eval_app.command("retrieval")(eval_retrieval)
+eval_app.command("answers")(answer_eval.eval_answers)
 app.add_typer(eval_app, name="eval")
 
 

@@ -303,6 +303,13 @@ class LiteratureIndex:
         pattern = self._name_pattern(entity_ids)
         return pattern is not None and pattern.search(corpus.embedded_text(chunk)) is not None
 
+    def is_about(self, passage: Passage, entity_ids: tuple[str, ...]) -> bool:
+        """Whether a returned passage is about one of the entities: its entity ids, or a name in its text."""
+        if set(passage.entity_ids) & set(entity_ids):
+            return True
+        pattern = self._name_pattern(entity_ids)
+        return pattern is not None and pattern.search(corpus.embedded_text(passage)) is not None
+
     @functools.lru_cache(maxsize=1024)  # noqa: B019
     def _name_pattern(self, entity_ids: tuple[str, ...]) -> re.Pattern | None:
         """One case-insensitive whole-word pattern over the entities' names and synonyms (KG names table)."""

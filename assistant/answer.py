@@ -1,0 +1,298 @@
+"""The answer pipeline: a question goes in, a grounded, cited, safe ``Answer`` comes out.
+
+    triage -> scope -> link -> subgraph -> literature -> prompt -> generate -> cite and verify
+
+``Assistant.stream`` yields the generator's text pieces as they come, then the final ``Answer``; ``answer``
+returns only the ``Answer``. Decisions, in order:
+
+* **triage** (``assistant.triage``) runs on the raw question before anything else, for both audiences: a red
+  flag returns the emergency message alone (no retrieval, no generation: the person should act, not read).
+* **scope**: a question that links to no entity and has no health word gets a polite redirection; a health
+  question that links to nothing, or whose entities have no evidence, gets the honest "my sources don't cover
+  this" (``abstained``). Nothing is generated in either case, so nothing can be invented.
+* **follow-ups**: entities of earlier turns are passed to the linker as context, and a question with an
+  anaphor ("its side effects?", "what about for children?") or without entities of its own carries the
+  previous turn's seeds.
+* **evidence**: the seeds' ranked KG neighbourhood (relations the question asks for first; triples joining
+  two seeds first of all), then literature passages about a seed; numbered ``[T<n>]``/``[P<n>]`` and kept in a
+  token budget by dropping whole items (``assistant.evidence``). User text is neutralised (``[T1]`` -> ``T1``)
+  before it enters the prompt, so it can never pose as evidence.
+* **citations** (``assistant.citations``): markers are resolved against exactly the prompt's evidence; unknown
+  ones are removed and flagged. An answer that cites nothing is followed by the evidence it was given.
+* **verification**: a sentence that names a drug or disease absent from the evidence and the question is
+  **removed** (and listed in ``Answer.unsupported`` and ``flags``), with a note saying how many were removed:
+  this is medical software, so an unsupported claim is not shown, even marked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.citations import neutralise, resolve, sentences, unsupported_sentences
+from assistant.evidence import EvidenceBlock, build_evidence
+from assistant.linking import Linker
+from assistant.literature import LiteratureIndex
+from assistant.prompts import PromptSet
+from assistant.triage import triage
+from assistant.types import Answer, Audience, EntityMention, Passage, Triage, Triple
+from kg.store import KnowledgeGraph
+from kg.subgraph import neighbourhood, paths
+from kg.vocab import SIGNATURES, EntityType, Relation
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+SEED_TYPES = frozenset({EntityType.DISEASE, EntityType.COMPOUND, EntityType.SYMPTOM, EntityType.SIDE_EFFECT,
+                        EntityType.PHARMACOLOGIC_CLASS, EntityType.GENE})
+
+#: what the question asks about -> the relations ranked first
+INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
+    (re.compile(pattern, re.IGNORECASE), relations) for pattern, relations in (
+        (r"side[- ]?effects?|adverse|reactions?|make(?:s)? me|cause(?:s|d)? (?:me )?|safe",
+         (Relation.CAUSES_SIDE_EFFECT,)),
+        (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|manage\w*|"
+         r"first[- ]line|pharmacotherapy|indicat\w*|what (?:can|should) i take|prescri\w*)\b",
+         (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)),
+        (r"\b(?:symptoms?|signs?|present\w*|phenotypes?|feel like|what happens)\b",
+         (Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE)),
+        (r"\b(?:class|kind of (?:drug|medicine)|type of (?:drug|medicine)|group)\b", (Relation.IN_CLASS,)),
+        (r"\b(?:genes?|genetic\w*|mutations?|inherit\w*|hereditary)\b", (Relation.ASSOCIATED_WITH_GENE,)),
+        (r"\b(?:targets?|binds?|mechanism)\b", (Relation.BINDS_GENE,)),
+        (r"\b(?:where|located|organ|body part)\b", (Relation.LOCATED_IN,)),
+        (r"\b(?:similar|resembl\w*|alternatives?)\b", (Relation.RESEMBLES,)),
+    ))
+_ANAPHOR = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those|the (?:drug|medicine|disease|"
+                      r"condition|illness)|what about|how about|and for)\b", re.IGNORECASE)
+_HEALTH = re.compile(r"\b(?:health|medical|medicines?|medications?|drugs?|pills?|tablets?|doses?|doctor|nurse|"
+                     r"hospital|symptoms?|diseases?|illness|conditions?|pain|aches?|sick|ill|hurts?|treat\w*|"
+                     r"side[- ]?effects?|diagnos\w*|infections?|fever|cough|rash|injur\w*|pregnan\w*|allerg\w*|"
+                     r"vaccin\w*|therapy|surgery|blood|heart|lungs?|liver|kidneys?|skin|stomach|brain|cancer|tumou?rs?)\b",
+                     re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    triples: int = 8  # KG facts retrieved (before the token budget)
+    passages: int = 2  # literature passages
+    evidence_tokens: int = 450  # budget of the evidence block
+    passage_words: int = 55  # excerpt length in the prompt
+    max_sentences: dict[Audience, int] = field(default_factory=lambda: {Audience.PATIENT: 4,
+                                                                        Audience.CLINICIAN: 6})
+    max_new_tokens: dict[Audience, int] = field(default_factory=lambda: {Audience.PATIENT: 160,
+                                                                         Audience.CLINICIAN: 220})
+    min_link_score: float = 0.5
+    max_seeds: int = 3
+
+
+def asked_relations(question: str) -> tuple[Relation, ...]:
+    """The relations the question asks about, in ``INTENTS`` order."""
+    return tuple(dict.fromkeys(r for pattern, relations in INTENTS if pattern.search(question) for r in relations))
+
+
+class Assistant:
+    """One assistant over an opened KG, linker, literature index and generator; ``open`` builds it from disk."""
+
+    def __init__(self, kg: KnowledgeGraph, linker: Linker, literature: LiteratureIndex | None, generator,
+                 prompts: PromptSet | None = None, config: AnswerConfig | None = None) -> None:
+        self.kg, self.linker, self.literature, self.generator = kg, linker, literature, generator
+        self.prompts = prompts or PromptSet.load()
+        self.config = config or AnswerConfig()
+
+    @classmethod
+    def open(cls, generator: str = "auto", kg_data_dir: Path | None = None, index_dir: Path | None = None,
+             linking_dir: Path | None = None, embedding: bool = True, **generator_options) -> Assistant:
+        """The assistant on the built artefacts (``make run`` builds them; each missing one is an error naming
+        its build command)."""
+        from assistant.embedding import MiniLMEmbedder
+        from assistant.generation import make_generator
+        from assistant.linking import LinkerConfig
+        from assistant.linking_index import DEFAULT_LINKING_DIR, open_name_index
+        from assistant.literature import DEFAULT_DATA_DIR as INDEX_DIR
+        from kg.store import DEFAULT_DATA_DIR as KG_DIR
+
+        kg = KnowledgeGraph.open(kg_data_dir or KG_DIR)
+        embedder = MiniLMEmbedder(threads=1)  # one short query at a time: more threads only contend
+        name_index = open_name_index(kg, embedder, linking_dir or DEFAULT_LINKING_DIR) if embedding else None
+        linker = Linker(kg, LinkerConfig(), embedder if embedding else None, name_index)
+        literature = LiteratureIndex.open(embedder, index_dir or INDEX_DIR, kg)
+        embedder.encode(["warm up"])  # load the model now, not during the first question
+        return cls(kg, linker, literature, make_generator(generator, **generator_options))
+
+    # --- the pipeline ---------------------------------------------------------------------------
+
+    def answer(self, question: str, history: Sequence[Answer] = (), audience: Audience = Audience.PATIENT) -> Answer:
+        result = None
+        for item in self.stream(question, history, audience):
+            result = item
+        return result
+
+    def stream(self, question: str, history: Sequence[Answer] = (),
+               audience: Audience = Audience.PATIENT) -> Iterator[str | Answer]:
+        audience = Audience(audience)
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+
+        def lap(stage: str, since: float) -> float:
+            now = time.perf_counter()
+            timings[stage] = round(now - since, 4)
+            return now
+
+        def final(text: str, **fields) -> Answer:
+            timings["total"] = round(time.perf_counter() - started, 4)
+            return Answer(question=question, audience=audience, text=text, timings=timings, **fields)
+
+        question = (question or "").strip()
+        flags: list[str] = []
+        if not question:
+            yield final(self.prompts.message("empty", audience), abstained=True, flags=("empty",))
+            return
+        if len(question) > MAX_QUESTION_CHARS:
+            flags.append(f"question cut from {len(question)} to {MAX_QUESTION_CHARS} characters")
+            question = question[:MAX_QUESTION_CHARS]
+
+        t = time.perf_counter()
+        check = triage(question, audience)
+        t = lap("triage", t)
+        if check.urgent:
+            yield check.message
+            yield final(check.message, triage=check, flags=(f"triage: {check.category}",))
+            return
+
+        asked = asked_relations(question)
+        mentions, seeds, carried = self._link(question, history, asked)
+        t = lap("link", t)
+        if carried:
+            flags.append("follow-up: carried " + ", ".join(carried))
+        if not seeds:
+            in_scope = bool(_HEALTH.search(question)) or bool(mentions)
+            situation = "no_evidence" if in_scope else "out_of_scope"
+            text = self.prompts.message(situation, audience)
+            yield text
+            yield final(text, entities=mentions, abstained=True, flags=(*flags, situation),
+                        triage=Triage(False, in_scope=in_scope))
+            return
+
+        triples = self._triples(seeds, asked)
+        t = lap("subgraph", t)
+        passages = self._passages(question, seeds)
+        t = lap("literature", t)
+        block = build_evidence(triples, passages, self.config.evidence_tokens, self.generator.count_tokens,
+                               self.config.passage_words)
+        if not block.items:
+            text = self.prompts.message("no_evidence", audience)
+            yield text
+            yield final(text, entities=mentions, abstained=True, flags=(*flags, "no_evidence"), triage=check)
+            return
+        if block.dropped:
+            flags.append(f"evidence budget: dropped {len(block.dropped)} item(s)")
+        messages = self._messages(question, history, audience, block)
+        t = lap("prompt", t)
+
+        pieces: list[str] = []
+        first = None
+        for piece in self.generator.stream(messages, self._generation_config(audience)):
+            if first is None:
+                first = time.perf_counter()
+                timings["first_token"] = round(first - started, 4)
+            pieces.append(piece)
+            yield piece
+        raw = "".join(pieces).strip()
+        t = lap("generate", t)
+
+        text, cited, unsupported, more_flags = self._check(raw, question, block, audience)
+        lap("verify", t)
+        yield final(text, citations=cited, evidence=tuple(block.items.values()), entities=mentions,
+                    triage=check, flags=(*flags, *more_flags), unsupported=unsupported, raw_text=raw)
+
+    # --- stages -----------------------------------------------------------------------------------
+
+    def _link(self, question: str, history: Sequence[Answer],
+              asked: tuple[Relation, ...]) -> tuple[tuple[EntityMention, ...], list[str], list[str]]:
+        """(mentions, seed ids, ids carried over from the previous turn). The relations asked say which types to
+        prefer: "what treats high blood pressure" wants the disease, not the HPO finding of the same name."""
+        earlier = [m.entity_id for answer in history[-2:] for m in answer.entities]
+        wanted = {t for relation in asked for t in SIGNATURES[relation]}
+        mentions = self.linker.link(question, wanted or None, context_ids=earlier).mentions
+        seeds = [m.entity_id for m in mentions
+                 if m.score >= self.config.min_link_score and EntityType(m.entity_type) in SEED_TYPES]
+        seeds = list(dict.fromkeys(seeds))[:self.config.max_seeds]
+        carried: list[str] = []
+        if history and (_ANAPHOR.search(question) or (not seeds and _HEALTH.search(question))):
+            previous = [m.entity_id for m in history[-1].entities if EntityType(m.entity_type) in SEED_TYPES]
+            carried = [e for e in dict.fromkeys(previous) if e not in seeds][:self.config.max_seeds - len(seeds)]
+            seeds += carried
+        return mentions, seeds, carried
+
+    def _triples(self, seeds: list[str], asked: tuple[Relation, ...]) -> list[Triple]:
+        """Facts joining two seeds first ("is nausea a side effect of metformin?" is answered by the one edge
+        between them, which a hub like nausea would otherwise bury), then each seed's ranked neighbourhood,
+        asked relations first, shared between the seeds so one hub does not crowd out the others."""
+        joined: list[Triple] = []
+        for i, first in enumerate(seeds):
+            for second in seeds[i + 1:]:
+                for path in paths(self.kg, first, second, max_hops=1, limit=4, relations=tuple(Relation)):
+                    joined += [t for t in path.triples if t not in joined]
+        # a finding ("nausea") next to a drug or disease is what is asked about, not a topic: its hundreds of
+        # other drugs are noise, so only the drugs, diseases, classes and genes are expanded
+        topics = [s for s in seeds if self.kg.entity(s).type not in (EntityType.SIDE_EFFECT, EntityType.SYMPTOM)]
+        expand = topics or seeds
+        graph = neighbourhood(self.kg, expand, asked or None, hops=1, budget=max(self.config.triples * 3, 24))
+        chosen, per_seed = list(joined), {}
+        share = max(2, self.config.triples // len(expand))
+        for triple in graph.triples:
+            seed = triple.subject if triple.subject in expand else triple.object
+            if triple not in chosen and per_seed.get(seed, 0) < share:
+                per_seed[seed] = per_seed.get(seed, 0) + 1
+                chosen.append(triple)
+        return chosen[:self.config.triples]
+
+    def _passages(self, question: str, seeds: list[str]) -> list[Passage]:
+        if self.literature is None or self.config.passages == 0:
+            return []
+        found = self.literature.search(question, k=self.config.passages * 4, entity_ids=tuple(seeds))
+        about = [p for p in found if self.literature.is_about(p, tuple(seeds))]
+        return about[:self.config.passages]
+
+    def _messages(self, question: str, history: Sequence[Answer], audience: Audience,
+                  block: EvidenceBlock) -> list[dict[str, str]]:
+        conversation = ""
+        if history:
+            conversation = f"Earlier question: {neutralise(history[-1].question)}"
+        user = self.prompts.user_turn(evidence=block.text, conversation=conversation, question=neutralise(question),
+                                      sentences=self.config.max_sentences[audience])
+        return [{"role": "system", "content": self.prompts.system[audience]}, {"role": "user", "content": user}]
+
+    def _generation_config(self, audience: Audience):
+        from assistant.generation import GenerationConfig
+
+        return GenerationConfig(max_new_tokens=self.config.max_new_tokens[audience], temperature=0.0,
+                                stop=("\nQuestion:", "\nEvidence:", "<|im_end|>"))
+
+    def _check(self, raw: str, question: str, block: EvidenceBlock,
+               audience: Audience) -> tuple[str, tuple, tuple[str, ...], list[str]]:
+        """Resolve the markers, remove unsupported sentences, list the evidence when nothing is cited."""
+        flags: list[str] = []
+        resolved = resolve(raw, block.items)
+        flags += [f"removed marker: {m}" for m in resolved.removed]
+        evidence_text = block.text + "\n" + question
+        unsupported = unsupported_sentences(resolved.text, self.linker, block.entity_ids(), evidence_text)
+        kept = [s for s in sentences(resolved.text) if s not in unsupported]
+        flags += [f"unsupported sentence removed: {s}" for s in unsupported]
+        text = " ".join(kept)
+        cited = resolve(text, block.items).cited  # what the shown text still cites
+        parts = [text] if text else []
+        if unsupported:
+            parts.append(self.prompts.message("removed", audience, count=len(unsupported)))
+        if not cited:
+            flags.append("uncited")
+            parts.append(self.prompts.message("uncited", audience) + "\n"
+                         + "\n".join(f"[{c.marker}] {c.text}" for c in block.items.values()))
+        disclaimer = self.prompts.message("disclaimer", audience)
+        if disclaimer:
+            parts.append(disclaimer)
+        return "\n\n".join(parts), cited, tuple(unsupported), flags

@@ -1,0 +1,75 @@
+"""The numbered evidence block of a prompt: KG triples ``[T<n>]`` then passages ``[P<n>]``, best first, kept
+within a token budget by dropping whole items from the end (the lowest ranked), and logged when dropped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from assistant.types import Citation, Passage, Triple
+from kg.vocab import Curation
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvidenceBlock:
+    lines: tuple[str, ...]  # "[T1] metformin — causes side effect — nausea (SIDER 4.1, frequency 9%)"
+    items: dict[str, Citation]  # marker -> what it resolves to
+    triples: dict[str, Triple]  # marker -> triple (for the verifier's entity ids)
+    passages: dict[str, Passage]
+    dropped: tuple[str, ...]  # rendered lines left out to keep the budget
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+    def entity_ids(self) -> set[str]:
+        ids = {e for t in self.triples.values() for e in (t.subject, t.object)}
+        return ids | {e for p in self.passages.values() for e in p.entity_ids}
+
+
+def excerpt(text: str, words: int) -> str:
+    parts = text.split()
+    return " ".join(parts[:words]) + (" …" if len(parts) > words else "")
+
+
+def triple_line(marker: str, triple: Triple) -> str:
+    tier = {Curation.TEXT_MINED: "text-mined", Curation.DATABASE: "curated database",
+            Curation.EXPERT: "expert-curated"}.get(triple.curation)
+    return f"[{marker}] {triple.render()}" + (f" — {tier}" if tier else "")
+
+
+def passage_line(marker: str, passage: Passage, words: int) -> str:
+    return f"[{marker}] {passage.title} — {excerpt(passage.text, words)} ({passage.source})"
+
+
+def build_evidence(triples: Sequence[Triple], passages: Sequence[Passage], budget_tokens: int,
+                   count_tokens: Callable[[str], int], passage_words: int = 60) -> EvidenceBlock:
+    """Number the items, then drop whole items from the end (passages first, then the lowest-ranked triples)
+    until the block fits ``budget_tokens``."""
+    triples, passages = list(triples), list(passages)
+    dropped: list[str] = []
+    while True:
+        t_lines = [triple_line(f"T{i}", t) for i, t in enumerate(triples, 1)]
+        p_lines = [passage_line(f"P{i}", p, passage_words) for i, p in enumerate(passages, 1)]
+        lines = t_lines + p_lines
+        if not lines or count_tokens("\n".join(lines)) <= budget_tokens:
+            break
+        # passages are long: drop the last one first while triples are fewer than two
+        if passages and (len(passages) > 1 or len(triples) <= 2):
+            dropped.append(p_lines[-1])
+            passages.pop()
+        else:
+            dropped.append(t_lines[-1])
+            triples.pop()
+    if dropped:
+        log.info("evidence over %d tokens: dropped %d item(s): %s", budget_tokens, len(dropped),
+                 "; ".join(d[:80] for d in dropped))
+    items = {f"T{i}": Citation(f"T{i}", "triple", t.id, t.render(), ", ".join(t.sources), t.licence)
+             for i, t in enumerate(triples, 1)}
+    items |= {f"P{i}": Citation(f"P{i}", "passage", p.id, p.title, p.source, p.licence, p.url)
+              for i, p in enumerate(passages, 1)}
+    return EvidenceBlock(tuple(lines), items, {f"T{i}": t for i, t in enumerate(triples, 1)},
+                         {f"P{i}": p for i, p in enumerate(passages, 1)}, tuple(dropped))
