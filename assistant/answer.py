@@ -18,7 +18,9 @@ returns only the ``Answer``. Decisions, in order:
   token budget by dropping whole items (``assistant.evidence``). User text is neutralised (``[T1]`` -> ``T1``)
   before it enters the prompt, so it can never pose as evidence.
 * **citations** (``assistant.citations``): markers are resolved against exactly the prompt's evidence; unknown
-  ones are removed and flagged. An answer that cites nothing is followed by the evidence it was given.
+  ones are removed and flagged. A sentence without a marker that names both ends of an evidence triple gets that
+  triple's marker (``attribute``, flagged "attributed"). An answer that still cites nothing is followed by the
+  evidence it was given.
 * **verification**: a sentence that names a drug or disease absent from the evidence and the question is
   **removed** (and listed in ``Answer.unsupported`` and ``flags``), with a note saying how many were removed:
   this is medical software, so an unsupported claim is not shown, even marked.
@@ -36,6 +38,7 @@ from pathlib import Path
 from assistant.citations import neutralise, resolve, sentences, unsupported_sentences
 from assistant.evidence import EvidenceBlock, build_evidence
 from assistant.linking import Linker
+from assistant.linking_text import STOPWORDS, fold_token, name_key
 from assistant.literature import LiteratureIndex
 from assistant.prompts import PromptSet
 from assistant.triage import triage
@@ -75,12 +78,21 @@ _HEALTH = re.compile(r"\b(?:health|medical|medicines?|medications?|drugs?|pills?
                      re.IGNORECASE)
 
 
+#: what the KG and literature never hold: prices, insurance, stock, local services, local statistics
+_NOT_COVERED = re.compile(r"\b(?:price|prices|cost|costs|how much (?:does|is) .{0,40}(?:cost|charge)|insurance|"
+                          r"reimburse\w*|copay|in stock|pharmacy near|near me|open (?:now|today)|"
+                          r"how many patients|last year at)\b", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z][a-z]{6,}")
+
+
 @dataclass(frozen=True)
 class AnswerConfig:
-    triples: int = 8  # KG facts retrieved (before the token budget)
+    # the prompt's new tokens are the time to first token on a CPU (llama.cpp reads ~220 tokens/s here; the
+    # system prompt is cached between questions), so the evidence block is kept to ~300 tokens
+    triples: int = 6  # KG facts retrieved (before the token budget)
     passages: int = 2  # literature passages
-    evidence_tokens: int = 450  # budget of the evidence block
-    passage_words: int = 55  # excerpt length in the prompt
+    evidence_tokens: int = 300  # budget of the evidence block
+    passage_words: int = 40  # excerpt length in the prompt
     max_sentences: dict[Audience, int] = field(default_factory=lambda: {Audience.PATIENT: 4,
                                                                         Audience.CLINICIAN: 6})
     max_new_tokens: dict[Audience, int] = field(default_factory=lambda: {Audience.PATIENT: 160,
@@ -92,6 +104,29 @@ class AnswerConfig:
 def asked_relations(question: str) -> tuple[Relation, ...]:
     """The relations the question asks about, in ``INTENTS`` order."""
     return tuple(dict.fromkeys(r for pattern, relations in INTENTS if pattern.search(question) for r in relations))
+
+
+def attribute(sentences_: list[str], block: EvidenceBlock, most: int = 2) -> tuple[list[str], list[str]]:
+    """Post-hoc attribution: a sentence without a marker that names both ends of an evidence triple (its subject
+    and object names, whole words) gets that triple's marker, at most ``most`` per sentence. Small models state
+    the fact and forget the marker; the fact is still checkable. Returns the sentences and the markers added."""
+    out, added = [], []
+    for sentence in sentences_:
+        if re.search(r"\[[TP]\d+\]", sentence):
+            out.append(sentence)
+            continue
+        found = [marker for marker, t in block.triples.items()
+                 if _names(t.subject_name, sentence) and _names(t.object_name, sentence)][:most]
+        if found:
+            body, end = re.match(r"(.*?)([.!?]*)$", sentence, re.DOTALL).groups()
+            sentence = body + "".join(f" [{m}]" for m in found) + end
+            added += found
+        out.append(sentence)
+    return out, list(dict.fromkeys(added))
+
+
+def _names(name: str, sentence: str) -> bool:
+    return bool(name) and re.search(rf"\b{re.escape(name)}\b", sentence, re.IGNORECASE) is not None
 
 
 class Assistant:
@@ -168,10 +203,12 @@ class Assistant:
         t = lap("link", t)
         if carried:
             flags.append("follow-up: carried " + ", ".join(carried))
-        if not seeds:
-            in_scope = bool(_HEALTH.search(question)) or bool(mentions)
-            situation = "no_evidence" if in_scope else "out_of_scope"
-            text = self.prompts.message(situation, audience)
+        in_scope = bool(mentions) or bool(_HEALTH.search(question))
+        unknown = self._unknown_term(question, mentions) if in_scope else None
+        situation = ("out_of_scope" if not in_scope else "unknown_term" if unknown
+                     else "not_covered" if _NOT_COVERED.search(question) else "no_evidence" if not seeds else None)
+        if situation:
+            text = self.prompts.message(situation, audience, term=unknown)
             yield text
             yield final(text, entities=mentions, abstained=True, flags=(*flags, situation),
                         triage=Triage(False, in_scope=in_scope))
@@ -218,7 +255,7 @@ class Assistant:
         earlier = [m.entity_id for answer in history[-2:] for m in answer.entities]
         wanted = {t for relation in asked for t in SIGNATURES[relation]}
         mentions = self.linker.link(question, wanted or None, context_ids=earlier).mentions
-        seeds = [m.entity_id for m in mentions
+        seeds = [self._same_concept(m.entity_id, wanted) for m in mentions
                  if m.score >= self.config.min_link_score and EntityType(m.entity_type) in SEED_TYPES]
         seeds = list(dict.fromkeys(seeds))[:self.config.max_seeds]
         carried: list[str] = []
@@ -227,6 +264,34 @@ class Assistant:
             carried = [e for e in dict.fromkeys(previous) if e not in seeds][:self.config.max_seeds - len(seeds)]
             seeds += carried
         return mentions, seeds, carried
+
+    def _unknown_term(self, question: str, mentions: Sequence[EntityMention]) -> str | None:
+        """A long word the question leans on that neither the KG's names nor the literature contain ("zorblatine"):
+        answering around it would pass off facts about something else. Words inside linked mentions are known."""
+        covered = [(m.start, m.end) for m in mentions]
+        for match in _WORD.finditer(question):
+            word = match.group().lower()
+            if any(start <= match.start() < end for start, end in covered) or word in STOPWORDS:
+                continue
+            if fold_token(word) in self.linker.dictionary.vocabulary:
+                continue
+            if self.literature is not None and (self.literature.knows(word) or self.literature.knows(fold_token(word))):
+                continue
+            return match.group()
+        return None
+
+    def _same_concept(self, entity_id: str, wanted: set[EntityType]) -> str:
+        """The entity of a wanted type with the same name, if the linked one has a type the question does not
+        ask about: "what treats high blood pressure" links HPO's Hypertension (a finding), but treatments
+        are edges of the disease hypertension."""
+        entity = self.kg.entity(entity_id)
+        if not wanted or entity.type in wanted:
+            return entity_id
+        for name in (entity.name, *entity.synonyms):
+            same = [e for e in self.linker.dictionary.entries.get(name_key(name), ()) if e.entity_type in wanted]
+            if same:
+                return max(same, key=lambda e: (e.kind == "name", self.kg.degree(e.entity_id))).entity_id
+        return entity_id
 
     def _triples(self, seeds: list[str], asked: tuple[Relation, ...]) -> list[Triple]:
         """Facts joining two seeds first ("is nausea a side effect of metformin?" is answered by the one edge
@@ -283,6 +348,8 @@ class Assistant:
         unsupported = unsupported_sentences(resolved.text, self.linker, block.entity_ids(), evidence_text)
         kept = [s for s in sentences(resolved.text) if s not in unsupported]
         flags += [f"unsupported sentence removed: {s}" for s in unsupported]
+        kept, attributed = attribute(kept, block)
+        flags += [f"attributed: {marker} (the sentence names both ends of the fact)" for marker in attributed]
         text = " ".join(kept)
         cited = resolve(text, block.items).cited  # what the shown text still cites
         parts = [text] if text else []

@@ -303,6 +303,10 @@ class LiteratureIndex:
         pattern = self._name_pattern(entity_ids)
         return pattern is not None and pattern.search(corpus.embedded_text(chunk)) is not None
 
+    def knows(self, word: str) -> bool:
+        """Whether ``word`` (lower case) occurs anywhere in the indexed corpus."""
+        return word in self._vocab
+
     def is_about(self, passage: Passage, entity_ids: tuple[str, ...]) -> bool:
         """Whether a returned passage is about one of the entities: its entity ids, or a name in its text."""
         if set(passage.entity_ids) & set(entity_ids):

@@ -116,8 +116,12 @@ def test_out_of_scope_no_evidence_and_empty_questions_abstain(parts):
     bot = assistant(parts)
     out = bot.answer("write me a poem about the sea")
     assert out.abstained and "health questions" in out.text and out.triage.in_scope is False
-    unknown = bot.answer("what are the side effects of zorblatine?")
-    assert unknown.abstained and "don't cover" in unknown.text
+    unknown = bot.answer("is zorblatine safe with metformin?")  # an unknown drug next to a known one
+    assert unknown.abstained and "zorblatine" in unknown.text and "unknown_term" in unknown.flags
+    uncovered = bot.answer("how much does metformin cost?")
+    assert uncovered.abstained and "not_covered" in uncovered.flags
+    nothing = bot.answer("should I see a doctor?")  # a health question that names nothing
+    assert nothing.abstained and "don't cover" in nothing.text
     assert bot.answer("   ").abstained
     assert bot.generator.calls == []
 
@@ -148,3 +152,11 @@ def test_real_model_writes_a_short_cited_answer():
     assert answer.raw_text and not answer.abstained
     assert all(c in answer.evidence for c in answer.citations)
     assert answer.evidence[0].text.startswith("Metformin — causes side effect — Nausea")
+
+
+def test_a_fact_stated_without_its_marker_is_attributed(parts):
+    answer = assistant(parts, "Yes, metformin can cause nausea. Drink water.").answer(
+        "is nausea a side effect of metformin?")
+    assert answer.text.startswith("Yes, metformin can cause nausea [T1].")
+    assert [c.marker for c in answer.citations] == ["T1"] and "uncited" not in answer.flags
+    assert any(f.startswith("attributed: T1") for f in answer.flags)
