@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.citations import neutralise, resolve, sentences, unsupported_sentences
-from assistant.evidence import EvidenceBlock, build_evidence
+from assistant.evidence import EvidenceBlock, build_evidence, plain
 from assistant.linking import Linker
 from assistant.linking_text import STOPWORDS, fold_token, name_key
 from assistant.literature import LiteratureIndex
@@ -88,15 +88,17 @@ _WORD = re.compile(r"[A-Za-z][a-z]{6,}")
 @dataclass(frozen=True)
 class AnswerConfig:
     # the prompt's new tokens are the time to first token on a CPU (llama.cpp reads ~220 tokens/s here; the
-    # system prompt is cached between questions), so the evidence block is kept to ~300 tokens
+    # system prompt is cached between questions), so the evidence block is kept to ~260 tokens
     triples: int = 6  # KG facts retrieved (before the token budget)
     passages: int = 2  # literature passages
-    evidence_tokens: int = 300  # budget of the evidence block
+    evidence_tokens: int = 260  # budget of the evidence block
     passage_words: int = 40  # excerpt length in the prompt
     max_sentences: dict[Audience, int] = field(default_factory=lambda: {Audience.PATIENT: 4,
                                                                         Audience.CLINICIAN: 6})
     max_new_tokens: dict[Audience, int] = field(default_factory=lambda: {Audience.PATIENT: 160,
                                                                          Audience.CLINICIAN: 220})
+    temperature: float = 0.0  # greedy: the same evidence gives the same answer
+    stop: tuple[str, ...] = ("\nQuestion:", "\nEvidence:", "<|im_end|>")
     min_link_score: float = 0.5
     max_seeds: int = 3
 
@@ -335,8 +337,8 @@ class Assistant:
     def _generation_config(self, audience: Audience):
         from assistant.generation import GenerationConfig
 
-        return GenerationConfig(max_new_tokens=self.config.max_new_tokens[audience], temperature=0.0,
-                                stop=("\nQuestion:", "\nEvidence:", "<|im_end|>"))
+        return GenerationConfig(max_new_tokens=self.config.max_new_tokens[audience],
+                                temperature=self.config.temperature, stop=self.config.stop)
 
     def _check(self, raw: str, question: str, block: EvidenceBlock,
                audience: Audience) -> tuple[str, tuple, tuple[str, ...], list[str]]:
@@ -355,10 +357,12 @@ class Assistant:
         parts = [text] if text else []
         if unsupported:
             parts.append(self.prompts.message("removed", audience, count=len(unsupported)))
-        if not cited:
+        if not cited:  # list what the model was given, without markers: they are not citations of the text
             flags.append("uncited")
-            parts.append(self.prompts.message("uncited", audience) + "\n"
-                         + "\n".join(f"[{c.marker}] {c.text}" for c in block.items.values()))
+            listing = [plain(t) if audience is Audience.PATIENT else f"{t.render()} — {t.licence}"
+                       for t in block.triples.values()]
+            listing += [f"{p.title} ({p.source})" for p in block.passages.values()]
+            parts.append(self.prompts.message("uncited", audience) + "\n" + "\n".join(f"• {line}" for line in listing))
         disclaimer = self.prompts.message("disclaimer", audience)
         if disclaimer:
             parts.append(disclaimer)

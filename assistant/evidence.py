@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from assistant.types import Citation, Passage, Triple
-from kg.vocab import Curation
+from kg.vocab import Curation, Relation
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,25 @@ class EvidenceBlock:
     def entity_ids(self) -> set[str]:
         ids = {e for t in self.triples.values() for e in (t.subject, t.object)}
         return ids | {e for p in self.passages.values() for e in p.entity_ids}
+
+
+#: relation -> a plain sentence for patients (the evidence list under an answer that cited nothing)
+PLAIN = {Relation.TREATS: "{s} is used to treat {o}", Relation.PALLIATES: "{s} can ease {o}",
+         Relation.INDICATED_FOR: "{s} is used for {o}", Relation.CAUSES_SIDE_EFFECT: "{s} can cause {o}",
+         Relation.HAS_SYMPTOM: "{o} can be a sign of {s}", Relation.HAS_PHENOTYPE: "{o} can be a sign of {s}",
+         Relation.ASSOCIATED_WITH_GENE: "{s} is linked to the gene {o}", Relation.BINDS_GENE: "{s} acts on {o}",
+         Relation.RESEMBLES: "{s} is similar to {o}", Relation.IN_CLASS: "{s} is a kind of {o}",
+         Relation.LOCATED_IN: "{s} affects the {o}", Relation.SUBCLASS_OF: "{s} is a kind of {o}"}
+
+
+def plain(triple: Triple) -> str:
+    """"Metformin can cause nausea (SIDER)." — one short sentence a patient can read."""
+    def word(name: str) -> str:
+        return name if name.isupper() or not name[:1].isupper() or name[1:2].isupper() else name[0].lower() + name[1:]
+
+    text = PLAIN[triple.predicate].format(s=triple.subject_name or triple.subject,
+                                          o=word(triple.object_name or triple.object))
+    return f"{text[0].upper()}{text[1:]} ({', '.join(triple.sources)})."
 
 
 def excerpt(text: str, words: int) -> str:
