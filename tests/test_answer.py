@@ -40,7 +40,7 @@ def test_a_question_gets_a_cited_answer_with_its_evidence_and_timings(parts):
     assert first.marker == "T1" and "Metformin — causes side effect — Nausea" in first.text  # the joining fact
     assert first.source == "SIDER" and first.licence.startswith("CC BY-NC-SA")
     assert answer.citations and all(c in answer.evidence for c in answer.citations)
-    assert "[T1]" in answer.text and "not medical advice" in answer.text  # patient disclaimer
+    assert "[T1]" in answer.text and "not advice for you" in answer.text  # patient disclaimer
     assert {"triage", "link", "subgraph", "literature", "prompt", "first_token", "generate", "verify",
             "total"} <= set(answer.timings)
 
@@ -130,7 +130,7 @@ def test_clinician_prompt_differs_and_has_no_patient_disclaimer(parts):
     bot = assistant(parts)
     answer = bot.answer("first-line drugs for migraine?", audience=Audience.CLINICIAN)
     system = bot.generator.calls[-1][0]["content"]
-    assert "clinician" in system and "not medical advice" not in answer.text
+    assert "clinician" in system and "not advice for you" not in answer.text
 
 
 def test_cli_ask_json(parts, built_kg, monkeypatch):
