@@ -32,7 +32,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from assistant.citations import neutralise, resolve, sentences, unsupported_sentences
@@ -42,7 +42,7 @@ from assistant.linking_text import STOPWORDS, fold_token, name_key
 from assistant.literature import LiteratureIndex
 from assistant.prompts import PromptSet
 from assistant.triage import triage
-from assistant.types import Answer, Audience, EntityMention, Passage, Triage, Triple
+from assistant.types import Answer, Audience, EntityMention, Passage, Triple
 from kg.store import KnowledgeGraph
 from kg.subgraph import neighbourhood, paths
 from kg.vocab import SIGNATURES, EntityType, Relation
@@ -213,7 +213,7 @@ class Assistant:
             text = self.prompts.message(situation, audience, term=unknown)
             yield text
             yield final(text, entities=mentions, abstained=True, flags=(*flags, situation),
-                        triage=Triage(False, in_scope=in_scope))
+                        triage=replace(check, in_scope=in_scope))
             return
 
         triples = self._triples(seeds, asked)
