@@ -69,6 +69,15 @@ class Edges:
         found = np.bincount(self.relation, minlength=len(RELATIONS))
         return {r.value: int(n) for r, n in zip(RELATIONS, found, strict=True)}
 
+    def select(self, keep: np.ndarray) -> Edges:
+        """The edges where the boolean mask ``keep`` (m,) is true, in order."""
+        return Edges(self.head[keep], self.relation[keep], self.tail[keep], self.triple_id[keep])
+
+    def pair_keys(self, n_entities: int) -> np.ndarray:
+        """(m,) int64 key of each edge's unordered entity pair: ``min * n + max``."""
+        lo, hi = np.minimum(self.head, self.tail).astype(np.int64), np.maximum(self.head, self.tail).astype(np.int64)
+        return lo * n_entities + hi
+
 
 @dataclass(frozen=True)
 class EdgeSplit:
@@ -81,6 +90,13 @@ class EdgeSplit:
     seed: int
     fractions: Mapping[Relation, float]
     build_id: str  # the KG build the split was made from
+
+    def link_train(self) -> Edges:
+        """The train edges whose entity pair has no held-out edge, under any relation or direction: the edges
+        the link-prediction objective and the KG-embedding baselines train on. Glipizide *indicated for* type 2
+        diabetes would otherwise teach the held-out glipizide *treats* type 2 diabetes."""
+        n = len(self.entities)
+        return self.train.select(~np.isin(self.train.pair_keys(n), self.held_out.pair_keys(n)))
 
     def manifest(self, sha256: str) -> dict:
         train, held = self.train.counts(), self.held_out.counts()

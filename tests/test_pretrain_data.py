@@ -200,3 +200,14 @@ def test_training_texts_verbalise_train_edges_without_leaks(kg, split):
 def test_training_texts_reject_a_split_of_another_build(kg, split):
     with pytest.raises(EdgeSplitMismatchError, match="another-build"):
         next(training_texts(kg, dataclasses.replace(split, build_id="another-build")))
+
+
+def test_link_train_drops_every_pair_that_has_a_held_out_edge(split):
+    link = split.link_train()
+    n = len(split.entities)
+    held = set(split.held_out.pair_keys(n).tolist())
+    assert not held & set(link.pair_keys(n).tolist())
+    # only those pairs are dropped
+    train_keys = split.train.pair_keys(n)
+    assert len(link) == int((~np.isin(train_keys, list(held))).sum())
+    assert set(link.triple_id.tolist()) <= set(split.train.triple_id.tolist())
