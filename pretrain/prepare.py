@@ -1,0 +1,219 @@
+"""Prepare every array training reads, ahead of training (nanoGPT's ``prepare.py``): training only reads them.
+
+    python -m pretrain.prepare --out data/pretrain [--data-dir data/kg] [--seed 0] [--passages 6000]
+                               [--instructions data/pretrain/instructions] [--tiny]
+
+Writes into ``--out``:
+
+* ``edge_split.npz`` / ``.json``: the held-out link-prediction split (``pretrain.data``);
+* ``lm_train.bin``: uint16 token ids of the causal-LM corpus, documents separated by the end-of-text token:
+  one verbalised sentence per train edge (``training_texts``), entity definitions, literature passages. A
+  definition or passage that names both ends of a held-out edge is left out (``pretrain.data.leaks``), so no
+  held-out edge appears in any training text;
+* ``lm_heldout.bin``: the held-out edges verbalised (first phrasing), for perplexity;
+* ``entities.npz``: ``names`` ``(n, L)`` int32 token ids of each entity's preferred name, right-padded, and
+  ``lengths`` ``(n,)``, aligned with the split's entities;
+* ``sft_{train,dev}.npz`` when stage-2 examples exist (``pretrain.instructions``): ``tokens`` (flat int32),
+  ``offsets`` ``(k + 1,)`` and ``prompt_lengths`` ``(k,)``: the loss is taken on the answer tokens only;
+* ``prepared.json``: counts, sha256 of every file, the KG build, the seed and the tokenizer's model file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from kg.artefacts import sha256_file
+from kg.errors import KGError
+from kg.store import DEFAULT_DATA_DIR, KnowledgeGraph
+from pretrain.data import EdgeSplit, _HeldOutPairs, entity_names, split_edges, training_texts, verbalise
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "prepared.json"
+BUILD_COMMAND = "python -m pretrain.prepare --out DIR"
+MAX_NAME_TOKENS = 16
+LITERATURE = Path(__file__).resolve().parent.parent / "bundle" / "literature" / "passages.jsonl.gz"
+
+
+class PreparedDataError(KGError):
+    """Prepared arrays are missing or do not match their manifest."""
+
+    def __init__(self, path: object, detail: str) -> None:
+        super().__init__(f"prepared training data at {path} cannot be used ({detail}): rebuild it with "
+                         f"`{BUILD_COMMAND}`")
+
+
+def write_tokens(path: Path, documents: Iterable[str], tokenizer, eot: int) -> int:
+    """Tokenise ``documents`` in batches and write them as one uint16 stream, each followed by ``eot``."""
+    count = 0
+    with open(path, "wb") as handle:
+        batch: list[str] = []
+
+        def flush() -> int:
+            ids = tokenizer(batch, add_special_tokens=False)["input_ids"]
+            flat = np.fromiter((i for doc in ids for i in (*doc, eot)), dtype=np.uint16)
+            handle.write(flat.tobytes())
+            batch.clear()
+            return len(flat)
+
+        for text in documents:
+            batch.append(text)
+            if len(batch) == 2048:
+                count += flush()
+        if batch:
+            count += flush()
+    return count
+
+
+def definitions(kg: KnowledgeGraph, split: EdgeSplit, names: Sequence[str]) -> list[str]:
+    """``"<name>: <definition>"`` for every entity with a definition."""
+    found = []
+    for entity_id, name in zip(split.entities.tolist(), names, strict=True):
+        definition = kg.entity(entity_id).definition
+        if definition:
+            found.append(f"{name}: {definition}")
+    return found
+
+
+def passages(limit: int, seed: int, path: Path = LITERATURE) -> list[str]:
+    """``limit`` literature passages drawn reproducibly (all when ``limit`` < 0)."""
+    if limit == 0:
+        return []
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        texts = [json.loads(line)["text"] for line in handle]
+    if 0 <= limit < len(texts):
+        chosen = np.random.default_rng(seed).choice(len(texts), limit, replace=False)
+        texts = [texts[i] for i in sorted(chosen.tolist())]
+    return texts
+
+
+def without_leaks(texts: Iterable[str], pairs: _HeldOutPairs) -> list[str]:
+    return [text for text in texts if pairs.find(text) is None]
+
+
+def entity_tokens(names: Sequence[str], tokenizer, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """(names ``(n, L)`` int32 right-padded with ``pad``, lengths ``(n,)``), names cut at ``MAX_NAME_TOKENS``."""
+    ids = tokenizer(list(names), add_special_tokens=False)["input_ids"]
+    out = np.full((len(ids), MAX_NAME_TOKENS), pad, dtype=np.int32)
+    lengths = np.zeros(len(ids), dtype=np.int32)
+    for row, tokens in enumerate(ids):
+        tokens = tokens[:MAX_NAME_TOKENS] or [pad]
+        out[row, :len(tokens)] = tokens
+        lengths[row] = len(tokens)
+    return out, lengths
+
+
+def sft_arrays(path: Path, tokenizer, max_tokens: int) -> dict[str, np.ndarray]:
+    """Stage-2 examples of one JSONL file as flat token arrays; examples longer than ``max_tokens`` are skipped."""
+    from pretrain.instructions import chat_text
+
+    tokens, offsets, prompt_lengths = [], [0], []
+    skipped = 0
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            example = json.loads(line)
+            prompt, full = chat_text(tokenizer, example["messages"], example["target"])
+            prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            full_ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+            if full_ids[:len(prompt_ids)] != prompt_ids:
+                raise ValueError(f"the prompt does not tokenise as a prefix of the example in {path}")
+            if len(full_ids) > max_tokens:
+                skipped += 1
+                continue
+            tokens.extend(full_ids)
+            offsets.append(len(tokens))
+            prompt_lengths.append(len(prompt_ids))
+    if skipped:
+        log.info("%s: skipped %d examples longer than %d tokens", path.name, skipped, max_tokens)
+    return {"tokens": np.array(tokens, dtype=np.int32), "offsets": np.array(offsets, dtype=np.int64),
+            "prompt_lengths": np.array(prompt_lengths, dtype=np.int32)}
+
+
+def prepare(kg: KnowledgeGraph, out: Path, tokenizer, seed: int = 0, n_passages: int = 6000,
+            instructions: Path | None = None, sft_max_tokens: int = 1024) -> dict:
+    """Write every array into ``out``; returns the manifest (also written as ``prepared.json``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    split = split_edges(kg, seed=seed)
+    split.save(out)
+    names = entity_names(kg, split)
+    pairs = _HeldOutPairs(split, names)
+    eot = tokenizer.eos_token_id
+    sentences = list(training_texts(kg, split, seed=seed))
+    defined = definitions(kg, split, names)
+    kept_definitions = without_leaks(defined, pairs)
+    literature = passages(n_passages, seed)
+    kept_passages = without_leaks(literature, pairs)
+    log.info("corpus: %d sentences, %d/%d definitions and %d/%d passages without a held-out pair",
+             len(sentences), len(kept_definitions), len(defined), len(kept_passages), len(literature))
+    counts = {"sentences": len(sentences), "definitions": len(kept_definitions),
+              "definitions_left_out": len(defined) - len(kept_definitions), "passages": len(kept_passages),
+              "passages_left_out": len(literature) - len(kept_passages)}
+    counts["lm_train_tokens"] = write_tokens(out / "lm_train.bin", [*sentences, *kept_definitions, *kept_passages],
+                                             tokenizer, eot)
+    held = split.held_out
+    held_texts = [verbalise(names[h], split.relations[r], names[t], 0)
+                  for h, r, t in zip(held.head.tolist(), held.relation.tolist(), held.tail.tolist(), strict=True)]
+    counts["lm_heldout_tokens"] = write_tokens(out / "lm_heldout.bin", held_texts, tokenizer, eot)
+    name_ids, lengths = entity_tokens(names, tokenizer, eot)
+    np.savez(out / "entities.npz", names=name_ids, lengths=lengths)
+    counts["entities"] = len(names)
+    files = ["edge_split.npz", "lm_train.bin", "lm_heldout.bin", "entities.npz"]
+    for part in ("train", "dev"):
+        source = instructions / f"instructions_{part}.jsonl" if instructions else None
+        if source is not None and source.is_file():
+            arrays = sft_arrays(source, tokenizer, sft_max_tokens)
+            np.savez(out / f"sft_{part}.npz", **arrays)
+            counts[f"sft_{part}_examples"] = len(arrays["prompt_lengths"])
+            counts[f"sft_{part}_tokens"] = len(arrays["tokens"])
+            files.append(f"sft_{part}.npz")
+    manifest = {"format_version": FORMAT_VERSION, "seed": seed, "kg_build_id": kg.manifest.get("build_id", ""),
+                "tokenizer": getattr(tokenizer, "name_or_path", ""), "vocab_size": len(tokenizer),
+                "counts": counts, "files": {name: sha256_file(out / name) for name in files},
+                "seconds": round(time.perf_counter() - started, 1)}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def read_manifest(directory: Path, check: bool = True) -> dict:
+    """The manifest of prepared data, each file's checksum verified when ``check``."""
+    path = Path(directory) / MANIFEST
+    if not path.is_file():
+        raise PreparedDataError(directory, f"{MANIFEST} missing")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise PreparedDataError(directory, f"format version {manifest.get('format_version')}, "
+                                           f"this code reads {FORMAT_VERSION}")
+    for name, digest in manifest["files"].items() if check else ():
+        if not (Path(directory) / name).is_file() or sha256_file(Path(directory) / name) != digest:
+            raise PreparedDataError(directory, f"{name} is missing or differs from the manifest")
+    return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from pretrain.tokens import load_tokenizer
+
+    parser = argparse.ArgumentParser(prog="python -m pretrain.prepare", description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the built KG")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--passages", type=int, default=6000, help="literature passages in the corpus (-1: all)")
+    parser.add_argument("--instructions", type=Path, default=None, help="stage-2 examples (instructions_*.jsonl)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with KnowledgeGraph.open(args.data_dir) as kg:
+        manifest = prepare(kg, args.out, load_tokenizer(), args.seed, args.passages, args.instructions)
+    log.info("prepared in %.0f s: %s", manifest["seconds"], json.dumps(manifest["counts"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Prepared arrays, the config parser, and the training loop on the tiny configuration (fixture KG, real tokenizer,
+a 2-block random Llama): every trainable parameter changes, checkpoints round-trip and resume exactly, DDP runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pretrain.config import parse_config
+from pretrain.data import EdgeSplit, entity_names, leaks
+from pretrain.model import ModelConfig
+from pretrain.prepare import PreparedDataError, prepare, read_manifest
+from pretrain.train import CHECKPOINT, TrainConfig, build_model, load_checkpoint, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from pretrain.tokens import load_tokenizer
+
+    return load_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def prepared(kg, tokenizer, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prepared")
+    prepare(kg, out, tokenizer, seed=0, n_passages=0)
+    return out
+
+
+def tiny(prepared: Path, out: Path, **overrides) -> TrainConfig:
+    settings = dict(data_dir=str(prepared), out_dir=str(out), max_steps=2, batch_size=2, block_size=32,
+                    link_batch=4, negatives=2, warmup_steps=1, lr=1e-2, min_lr=1e-2, log_interval=1,
+                    eval_interval=1000, checkpoint_interval=1000, progress=False, threads=1,
+                    model=ModelConfig(tiny=True, trainable="full", kg_dim=16))
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def test_prepared_corpus_names_no_held_out_pair(kg, prepared, tokenizer):
+    manifest = read_manifest(prepared)
+    split = EdgeSplit.load(prepared, kg)
+    tokens = np.fromfile(prepared / "lm_train.bin", dtype=np.uint16)
+    assert manifest["counts"]["lm_train_tokens"] == len(tokens) > 0
+    documents = tokenizer.decode(tokens.tolist()).split(tokenizer.eos_token)
+    assert len(documents) - 1 == manifest["counts"]["sentences"] + manifest["counts"]["definitions"]
+    assert leaks(documents, split, entity_names(kg, split)) == []
+    with np.load(prepared / "entities.npz") as arrays:
+        assert arrays["names"].shape == (len(split.entities), 16)
+        first = tokenizer.decode(arrays["names"][0, :arrays["lengths"][0]].tolist())
+    assert first == kg.name(split.entities[0])
+
+
+def test_a_changed_prepared_file_names_the_command(prepared, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(prepared, copy)
+    with open(copy / "lm_heldout.bin", "ab") as handle:
+        handle.write(b"\0\0")
+    with pytest.raises(PreparedDataError, match="python -m pretrain.prepare"):
+        read_manifest(copy)
+
+
+def test_config_flags_override_defaults_and_unknown_keys_fail(tmp_path):
+    (tmp_path / "run.toml").write_text('max_steps = 7\n[model]\nlora_rank = 4\n')
+    config = parse_config(TrainConfig, ["--config", str(tmp_path / "run.toml"), "--lr=0.5", "--resume",
+                                        "--model.interaction", "transe"])
+    assert (config.max_steps, config.lr, config.resume) == (7, 0.5, True)
+    assert (config.model.lora_rank, config.model.interaction) == (4, "transe")
+    with pytest.raises(ValueError, match="unknown config key mdoel"):
+        parse_config(TrainConfig, ["--mdoel.lora_rank=4"])
+    with pytest.raises(ValueError, match="interaction"):
+        parse_config(TrainConfig, ["--model.interaction=rotate"])
+
+
+@pytest.mark.parametrize("trainable", ["full", "lora", "top"])
+def test_two_steps_change_every_trainable_parameter(prepared, tmp_path, trainable):
+    config = tiny(prepared, tmp_path, model=ModelConfig(tiny=True, trainable=trainable, top_layers=1, kg_dim=16))
+    model = build_model(config, 12, read_manifest(prepared)["vocab_size"])
+    before = {name: p.detach().clone() for name, p in model.trainable_parameters()}
+    assert before
+    if trainable != "full":  # the bottom block is frozen
+        assert not any(name.startswith(("lm.model.layers.0.", "lm.base_model.model.model.layers.0."))
+                       and "lora" not in name for name in before)
+    last = train(config)
+    assert {"lm_loss", "link_loss", "rel_loss"} <= set(last)
+    after = load_checkpoint(tmp_path / CHECKPOINT)["model"]
+    unchanged = [name for name, value in before.items() if torch.equal(value, after[name])]
+    assert unchanged == []
+
+
+def test_resume_continues_exactly_where_the_checkpoint_stopped(prepared, tmp_path):
+    straight = train(tiny(prepared, tmp_path / "a", max_steps=4))
+    train(tiny(prepared, tmp_path / "b", max_steps=2))
+    resumed = train(tiny(prepared, tmp_path / "b", max_steps=4, resume=True))
+    assert resumed["step"] == straight["step"] == 4
+    assert resumed["loss"] == pytest.approx(straight["loss"], rel=1e-5)
+    a, b = (load_checkpoint(tmp_path / part / CHECKPOINT) for part in ("a", "b"))
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-6) for k in a["model"])
+    assert a["entities"] == b["entities"] and len(a["relations"]) == 12
+    assert a["config"]["model"]["tiny"] is True
+
+
+def test_checkpoint_weights_load_into_a_fresh_model(prepared, tmp_path):
+    from pretrain.train import load_trainable
+
+    config = tiny(prepared, tmp_path)
+    train(config)
+    checkpoint = load_checkpoint(tmp_path / CHECKPOINT)
+    fresh = build_model(config, 12, read_manifest(prepared)["vocab_size"])
+    load_trainable(fresh, checkpoint["model"])
+    for name, p in fresh.trainable_parameters():
+        assert torch.equal(p, checkpoint["model"][name])
+    with pytest.raises(ValueError, match="same model config"):
+        load_trainable(build_model(replace(config, model=replace(config.model, trainable="lora")), 12,
+                                   read_manifest(prepared)["vocab_size"]), checkpoint["model"])
+
+
+def test_torchrun_two_processes_gloo(prepared, tmp_path):
+    """DDP on CPU: two processes, gradients all-reduced, rank 0 writes the checkpoint."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    args = [str(torchrun), "--nproc_per_node", "2", "--master_port", "29533", "-m", "pretrain.train",
+            f"--data_dir={prepared}", f"--out_dir={tmp_path}", "--max_steps=2", "--batch_size=2", "--block_size=32",
+            "--link_batch=4", "--negatives=2", "--log_interval=1", "--progress=false", "--threads=1",
+            "--model.tiny=true", "--model.trainable=full", "--model.kg_dim=16"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    checkpoint = load_checkpoint(tmp_path / CHECKPOINT)
+    assert checkpoint["step"] == 2
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines if "loss" in line] == [1, 2]  # rank 0 alone logs
