@@ -2,8 +2,9 @@
 
     triage -> scope -> link -> subgraph -> literature -> prompt -> generate -> cite and verify
 
-``Assistant.stream`` yields the generator's text pieces as they come, then the final ``Answer``; ``answer``
-returns only the ``Answer``. Decisions, in order:
+``Assistant.prepare`` runs everything up to generation and returns a ``Prepared`` (a fixed message, or the exact
+messages for the generator and their evidence block); ``Assistant.stream`` generates from it, yielding the text
+pieces as they come, then the final ``Answer``; ``answer`` returns only the ``Answer``. Decisions, in order:
 
 * **triage** (``assistant.triage``) runs on the raw question before anything else, for both audiences: a red
   flag returns the emergency message alone (no retrieval, no generation: the person should act, not read).
@@ -34,6 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.citations import neutralise, resolve, sentences, unsupported_sentences
 from assistant.evidence import EvidenceBlock, build_evidence, plain
@@ -42,10 +44,13 @@ from assistant.linking_text import STOPWORDS, fold_token, name_key
 from assistant.literature import LiteratureIndex
 from assistant.prompts import PromptSet
 from assistant.triage import triage
-from assistant.types import Answer, Audience, EntityMention, Passage, Triple
+from assistant.types import Answer, Audience, EntityMention, Passage, Triage, Triple
 from kg.store import KnowledgeGraph
 from kg.subgraph import neighbourhood, paths
 from kg.vocab import SIGNATURES, EntityType, Relation
+
+if TYPE_CHECKING:
+    from assistant.generation import Generator
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +136,29 @@ def _names(name: str, sentence: str) -> bool:
     return bool(name) and re.search(rf"\b{re.escape(name)}\b", sentence, re.IGNORECASE) is not None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A question made ready for generation (``Assistant.prepare``). Either ``situation`` names a fixed-message
+    case ("empty", "triage", "out_of_scope", "unknown_term", "not_covered", "no_evidence") whose ``fixed_text``
+    is the whole reply, or ``messages`` (system + user, exactly what the generator is sent) and the evidence
+    ``block`` they number are set. ``flags`` are those of the stages so far (a fixed message's are final);
+    ``timings`` stage -> seconds so far, ``started`` the ``time.perf_counter()`` the question arrived at."""
+
+    question: str  # stripped, cut to MAX_QUESTION_CHARS
+    audience: Audience
+    started: float
+    timings: dict[str, float]
+    flags: tuple[str, ...] = ()
+    triage: Triage | None = None
+    mentions: tuple[EntityMention, ...] = ()
+    seeds: tuple[str, ...] = ()
+    asked: tuple[Relation, ...] = ()
+    situation: str | None = None
+    fixed_text: str | None = None
+    messages: tuple[dict[str, str], ...] = ()
+    block: EvidenceBlock | None = None
+
+
 class Assistant:
     """One assistant over an opened KG, linker, literature index and generator; ``open`` builds it from disk."""
 
@@ -141,10 +169,11 @@ class Assistant:
         self.config = config or AnswerConfig()
 
     @classmethod
-    def open(cls, generator: str = "auto", kg_data_dir: Path | None = None, index_dir: Path | None = None,
-             linking_dir: Path | None = None, embedding: bool = True, **generator_options) -> Assistant:
+    def open(cls, generator: str | Generator = "auto", kg_data_dir: Path | None = None,
+             index_dir: Path | None = None, linking_dir: Path | None = None, embedding: bool = True,
+             **generator_options) -> Assistant:
         """The assistant on the built artefacts (``make run`` builds them; each missing one is an error naming
-        its build command)."""
+        its build command). ``generator``: a ``make_generator`` kind, or a ready generator object."""
         from assistant.embedding import MiniLMEmbedder
         from assistant.generation import make_generator
         from assistant.linking import LinkerConfig
@@ -158,7 +187,9 @@ class Assistant:
         linker = Linker(kg, LinkerConfig(), embedder if embedding else None, name_index)
         literature = LiteratureIndex.open(embedder, index_dir or INDEX_DIR, kg)
         embedder.encode(["warm up"])  # load the model now, not during the first question
-        return cls(kg, linker, literature, make_generator(generator, **generator_options))
+        if isinstance(generator, str):
+            generator = make_generator(generator, **generator_options)
+        return cls(kg, linker, literature, generator)
 
     # --- the pipeline ---------------------------------------------------------------------------
 
@@ -168,8 +199,11 @@ class Assistant:
             result = item
         return result
 
-    def stream(self, question: str, history: Sequence[Answer] = (),
-               audience: Audience = Audience.PATIENT) -> Iterator[str | Answer]:
+    def prepare(self, question: str, history: Sequence[Answer] = (),
+                audience: Audience = Audience.PATIENT) -> Prepared:
+        """Everything before generation: triage, scope, link, subgraph, literature, evidence block and prompt.
+        The result either names a ``situation`` with its ``fixed_text`` (nothing is to be generated) or holds
+        the ``messages`` the generator is to be sent and the evidence ``block`` they number."""
         audience = Audience(audience)
         started = time.perf_counter()
         timings: dict[str, float] = {}
@@ -179,15 +213,14 @@ class Assistant:
             timings[stage] = round(now - since, 4)
             return now
 
-        def final(text: str, **fields) -> Answer:
-            timings["total"] = round(time.perf_counter() - started, 4)
-            return Answer(question=question, audience=audience, text=text, timings=timings, **fields)
+        def fixed(situation: str, text: str, **fields) -> Prepared:
+            return Prepared(question=question, audience=audience, started=started, timings=timings,
+                            situation=situation, fixed_text=text, **fields)
 
         question = (question or "").strip()
         flags: list[str] = []
         if not question:
-            yield final(self.prompts.message("empty", audience), abstained=True, flags=("empty",))
-            return
+            return fixed("empty", self.prompts.message("empty", audience), flags=("empty",))
         if len(question) > MAX_QUESTION_CHARS:
             flags.append(f"question cut from {len(question)} to {MAX_QUESTION_CHARS} characters")
             question = question[:MAX_QUESTION_CHARS]
@@ -195,14 +228,13 @@ class Assistant:
         t = time.perf_counter()
         check = triage(question, audience)
         t = lap("triage", t)
-        if check.urgent:
-            yield check.message
-            yield final(check.message, triage=check, flags=(f"triage: {check.category}",))
-            return
+        if check.urgent:  # the emergency message alone: the person should act, not read
+            return fixed("triage", check.message, triage=check, flags=(f"triage: {check.category}",))
 
         asked = asked_relations(question)
         mentions, seeds, carried = self._link(question, history, asked)
         t = lap("link", t)
+        linked = {"mentions": mentions, "seeds": tuple(seeds), "asked": asked}
         if carried:
             flags.append("follow-up: carried " + ", ".join(carried))
         in_scope = bool(mentions) or bool(_HEALTH.search(question))
@@ -210,11 +242,8 @@ class Assistant:
         situation = ("out_of_scope" if not in_scope else "unknown_term" if unknown
                      else "not_covered" if _NOT_COVERED.search(question) else "no_evidence" if not seeds else None)
         if situation:
-            text = self.prompts.message(situation, audience, term=unknown)
-            yield text
-            yield final(text, entities=mentions, abstained=True, flags=(*flags, situation),
-                        triage=replace(check, in_scope=in_scope))
-            return
+            return fixed(situation, self.prompts.message(situation, audience, term=unknown), **linked,
+                         flags=(*flags, situation), triage=replace(check, in_scope=in_scope))
 
         triples = self._triples(seeds, asked)
         t = lap("subgraph", t)
@@ -223,30 +252,50 @@ class Assistant:
         block = build_evidence(triples, passages, self.config.evidence_tokens, self.generator.count_tokens,
                                self.config.passage_words)
         if not block.items:
-            text = self.prompts.message("no_evidence", audience)
-            yield text
-            yield final(text, entities=mentions, abstained=True, flags=(*flags, "no_evidence"), triage=check)
-            return
+            return fixed("no_evidence", self.prompts.message("no_evidence", audience), **linked,
+                         flags=(*flags, "no_evidence"), triage=check)
         if block.dropped:
             flags.append(f"evidence budget: dropped {len(block.dropped)} item(s)")
         messages = self._messages(question, history, audience, block)
-        t = lap("prompt", t)
+        lap("prompt", t)
+        return Prepared(question=question, audience=audience, started=started, timings=timings, **linked,
+                        flags=tuple(flags), triage=check, messages=tuple(messages), block=block)
 
+    def stream(self, question: str, history: Sequence[Answer] = (),
+               audience: Audience = Audience.PATIENT) -> Iterator[str | Answer]:
+        prepared = self.prepare(question, history, audience)
+        timings = dict(prepared.timings)
+
+        def final(text: str, more_flags: Sequence[str] = (), **fields) -> Answer:
+            timings["total"] = round(time.perf_counter() - prepared.started, 4)
+            return Answer(question=prepared.question, audience=prepared.audience, text=text, timings=timings,
+                          flags=(*prepared.flags, *more_flags), entities=prepared.mentions, triage=prepared.triage,
+                          **fields)
+
+        if prepared.situation:
+            if prepared.situation != "empty":  # an empty question gets its prompt as the Answer only
+                yield prepared.fixed_text
+            yield final(prepared.fixed_text, abstained=prepared.situation != "triage")
+            return
+
+        t = time.perf_counter()
         pieces: list[str] = []
         first = None
-        for piece in self.generator.stream(messages, self._generation_config(audience)):
+        for piece in self.generator.stream(list(prepared.messages), self._generation_config(prepared.audience)):
             if first is None:
                 first = time.perf_counter()
-                timings["first_token"] = round(first - started, 4)
+                timings["first_token"] = round(first - prepared.started, 4)
             pieces.append(piece)
             yield piece
         raw = "".join(pieces).strip()
-        t = lap("generate", t)
+        now = time.perf_counter()
+        timings["generate"] = round(now - t, 4)
 
-        text, cited, unsupported, more_flags = self._check(raw, question, block, audience)
-        lap("verify", t)
-        yield final(text, citations=cited, evidence=tuple(block.items.values()), entities=mentions,
-                    triage=check, flags=(*flags, *more_flags), unsupported=unsupported, raw_text=raw)
+        block = prepared.block
+        text, cited, unsupported, more_flags = self._check(raw, prepared.question, block, prepared.audience)
+        timings["verify"] = round(time.perf_counter() - now, 4)
+        yield final(text, more_flags, citations=cited, evidence=tuple(block.items.values()),
+                    unsupported=unsupported, raw_text=raw)
 
     # --- stages -----------------------------------------------------------------------------------
 

@@ -138,6 +138,30 @@ def sft_arrays(path: Path, tokenizer, max_tokens: int) -> dict[str, np.ndarray]:
             "prompt_lengths": np.array(prompt_lengths, dtype=np.int32)}
 
 
+def add_sft(out: Path, tokenizer, instructions: Path | None, counts: dict, max_tokens: int) -> list[str]:
+    """Write ``sft_{train,dev}.npz`` from ``instructions/instructions_{train,dev}.jsonl`` where they exist; returns
+    the files written and adds their counts to ``counts``."""
+    files = []
+    for part in ("train", "dev"):
+        source = Path(instructions) / f"instructions_{part}.jsonl" if instructions else None
+        if source is not None and source.is_file():
+            arrays = sft_arrays(source, tokenizer, max_tokens)
+            np.savez(out / f"sft_{part}.npz", **arrays)
+            counts[f"sft_{part}_examples"] = len(arrays["prompt_lengths"])
+            counts[f"sft_{part}_tokens"] = len(arrays["tokens"])
+            files.append(f"sft_{part}.npz")
+    return files
+
+
+def update_sft(out: Path, tokenizer, instructions: Path, max_tokens: int = 1024) -> dict:
+    """Re-tokenise only the stage-2 examples of already prepared data (the other arrays stay as they are)."""
+    manifest = read_manifest(out, check=False)
+    manifest["files"].update({name: sha256_file(out / name)
+                              for name in add_sft(out, tokenizer, instructions, manifest["counts"], max_tokens)})
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
 def prepare(kg: KnowledgeGraph, out: Path, tokenizer, seed: int = 0, n_passages: int = 6000,
             instructions: Path | None = None, sft_max_tokens: int = 1024) -> dict:
     """Write every array into ``out``; returns the manifest (also written as ``prepared.json``)."""
@@ -168,14 +192,7 @@ def prepare(kg: KnowledgeGraph, out: Path, tokenizer, seed: int = 0, n_passages:
     np.savez(out / "entities.npz", names=name_ids, lengths=lengths)
     counts["entities"] = len(names)
     files = ["edge_split.npz", "lm_train.bin", "lm_heldout.bin", "entities.npz"]
-    for part in ("train", "dev"):
-        source = instructions / f"instructions_{part}.jsonl" if instructions else None
-        if source is not None and source.is_file():
-            arrays = sft_arrays(source, tokenizer, sft_max_tokens)
-            np.savez(out / f"sft_{part}.npz", **arrays)
-            counts[f"sft_{part}_examples"] = len(arrays["prompt_lengths"])
-            counts[f"sft_{part}_tokens"] = len(arrays["tokens"])
-            files.append(f"sft_{part}.npz")
+    files += add_sft(out, tokenizer, instructions, counts, sft_max_tokens)
     manifest = {"format_version": FORMAT_VERSION, "seed": seed, "kg_build_id": kg.manifest.get("build_id", ""),
                 "tokenizer": getattr(tokenizer, "name_or_path", ""), "vocab_size": len(tokenizer),
                 "counts": counts, "files": {name: sha256_file(out / name) for name in files},
@@ -208,8 +225,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--passages", type=int, default=6000, help="literature passages in the corpus (-1: all)")
     parser.add_argument("--instructions", type=Path, default=None, help="stage-2 examples (instructions_*.jsonl)")
+    parser.add_argument("--sft-only", action="store_true", help="only (re)write the stage-2 arrays of --out")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.sft_only:
+        if args.instructions is None:
+            parser.error("--sft-only needs --instructions")
+        manifest = update_sft(args.out, load_tokenizer(), args.instructions)
+        log.info("stage-2 arrays: %s", {k: v for k, v in manifest["counts"].items() if k.startswith("sft")})
+        return
     with KnowledgeGraph.open(args.data_dir) as kg:
         manifest = prepare(kg, args.out, load_tokenizer(), args.seed, args.passages, args.instructions)
     log.info("prepared in %.0f s: %s", manifest["seconds"], json.dumps(manifest["counts"]))
