@@ -20,8 +20,19 @@ GENERATOR = typer.Option("auto", "--generator", help="auto (llama-cpp if install
                                                      "llama-cpp, transformers, openai, fake.")
 BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible server for --generator openai.")
 MODEL = typer.Option(None, "--model", help="Model name for --generator openai.")
+WEIGHTS = typer.Option("default", "--weights", help="Local model weights: default (the KG-pretrained generator "
+                                                   "when committed, else the base), base, trained, or a GGUF path.")
 KG_DIR = typer.Option(None, "--kg-data-dir", help="Directory of the built KG (default data/kg).")
 INDEX_DIR = typer.Option(None, "--index-dir", help="Directory of the literature index (default data/index).")
+
+
+def local_weights(generator: str, weights: str) -> dict:
+    """``{"path": ...}`` for a local generator when ``weights`` is not the default, else nothing."""
+    from assistant.generation import resolve_model
+
+    if weights == "default" or generator in ("openai", "fake"):
+        return {}
+    return {"path": resolve_model(weights)}
 
 
 def format_answer(answer: Answer) -> str:
@@ -41,11 +52,12 @@ def format_answer(answer: Answer) -> str:
 
 def ask(question: str = QUESTION, audience: Audience = AUDIENCE, as_json: bool = AS_JSON, stream: bool = STREAM,
         generator: str = GENERATOR, base_url: str | None = BASE_URL, model: str | None = MODEL,
-        kg_data_dir: Path | None = KG_DIR, index_dir: Path | None = INDEX_DIR) -> None:
+        weights: str = WEIGHTS, kg_data_dir: Path | None = KG_DIR, index_dir: Path | None = INDEX_DIR) -> None:
     """Answer QUESTION from the KG and the literature, with checked citations."""
     from assistant.answer import Assistant
 
     options = {k: v for k, v in (("base_url", base_url), ("model", model)) if v}
+    options.update(local_weights(generator, weights))
     assistant = Assistant.open(generator, kg_data_dir=kg_data_dir, index_dir=index_dir, **options)
     answer = None
     for item in assistant.stream(question, audience=audience):

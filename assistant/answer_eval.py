@@ -440,6 +440,8 @@ def eval_answers(
                             "eval/triage_set.jsonl if present).")] = None,
     limit: Annotated[int, typer.Option(min=0, help="Only the first N questions (0: all).")] = 0,
     generator: Annotated[Generator, typer.Option(help="The generator the assistant uses.")] = Generator.AUTO,
+    weights: Annotated[str, typer.Option(help="Local model weights: default, base, trained or a GGUF path.")
+                       ] = "default",
     audience: Annotated[Audience | None, typer.Option(help="Ask every question as this audience.")] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the outcomes and metrics here.")] = None,
     kg_data_dir: Annotated[Path | None, typer.Option("--kg-data-dir", help="The built KG the cited triples are "
@@ -455,11 +457,15 @@ def eval_answers(
     rows = rows[:limit] if limit else rows
     if audience is not None:
         rows = [replace(row, audience=Audience(audience)) for row in rows]
-    assistant = Assistant.open(generator=Generator(generator).value)
+    from assistant.answer_cli import local_weights
+
+    assistant = Assistant.open(generator=Generator(generator).value,
+                               **local_weights(Generator(generator).value, weights))
     outcomes = run(assistant, rows)
     with KnowledgeGraph.open(kg_data_dir or DEFAULT_DATA_DIR) as kg:
         report = evaluate(outcomes, kg)
-    typer.echo(f"question sets: {', '.join(str(p) for p in paths)}; generator {Generator(generator).value}"
+    typer.echo(f"question sets: {', '.join(str(p) for p in paths)}; generator {Generator(generator).value}, "
+               f"weights {weights}"
                + (f"; audience forced to {Audience(audience).value}" if audience is not None else ""))
     typer.echo(format_report(report))
     if json_path is not None:

@@ -12,11 +12,13 @@ from assistant import answer_cli, answer_eval, linking_cli
 from assistant.literature_cli import eval_retrieval, index_app
 from kg.cli import app as kg_app
 from kg.errors import KGError
+from pretrain.cli import app as pretrain_app
 
 app = typer.Typer(help="MedKG Assistant: a medical assistant grounded in a knowledge graph.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 app.add_typer(kg_app, name="kg")
 app.add_typer(index_app, name="index")
+app.add_typer(pretrain_app, name="pretrain")
 app.command("ask")(answer_cli.ask)
 app.command("app")(answer_cli.serve)
 app.command("link")(linking_cli.link)

@@ -110,6 +110,38 @@ def model_path() -> Path:
     return files[0]
 
 
+def default_model_path() -> Path:
+    """The KG-pretrained generator when its adapter is committed (built by ``medkg pretrain build``; a missing
+    build is an error naming that command), else the base model of the wheel."""
+    from pretrain.generator import trained_model_path
+
+    return trained_model_path() or model_path()
+
+
+MODELS = ("default", "base", "trained")
+
+
+def resolve_model(model: str) -> Path:
+    """``"default"`` (``default_model_path``), ``"base"`` (the wheel's SmolLM2), ``"trained"`` (the built
+    KG-pretrained generator, an error when none is committed) or a GGUF path."""
+    from pretrain.generator import trained_model_path
+
+    if model == "default":
+        return default_model_path()
+    if model == "base":
+        return model_path()
+    if model == "trained":
+        path = trained_model_path()
+        if path is None:
+            raise GeneratorUnavailableError("no trained generator is committed (bundle/generator): train and "
+                                            "export one as the README's 'Pretraining' section says")
+        return path
+    path = Path(model)
+    if not path.is_file():
+        raise GeneratorUnavailableError(f"model must be one of {MODELS} or a GGUF file; {model!r} is neither")
+    return path
+
+
 def check_messages(messages: Sequence[dict[str, str]]) -> None:
     if not messages:
         raise ValueError("messages is empty: give at least one user message")
@@ -170,7 +202,7 @@ class LlamaCppGenerator:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        self.path = Path(path) if path else model_path()
+        self.path = Path(path) if path else default_model_path()
         self.name = f"llama-cpp/{self.path.stem}"
         self.context_window = n_ctx
         self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=threads or os.cpu_count(),
@@ -220,7 +252,7 @@ class TransformersGenerator:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        self.path = Path(path) if path else model_path()
+        self.path = Path(path) if path else default_model_path()
         self.name = f"transformers/{self.path.stem}"
         if threads:
             torch.set_num_threads(threads)
