@@ -11,12 +11,14 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 
 # Serve the chat app on http://127.0.0.1:7860 on the embedded defaults: build the KG, the literature
 # index and the entity-linking name index from the committed bundle where they are not built yet
-# (about 2 minutes on a fresh machine), install the fast llama.cpp runtime once (it compiles: about
-# 7 minutes here; without it the app runs on transformers), then serve.
+# (about 2 minutes on a fresh machine), merge the committed generator adapter into the base model where
+# not merged yet (about 1 minute), install the fast llama.cpp runtime once (it compiles: about 7 minutes
+# here; without it the app runs on transformers), then serve.
 run: $(STAMP) $(RUNTIME)
 	$(BIN)/medkg kg build --if-missing
 	$(BIN)/medkg index build --if-missing
 	$(BIN)/medkg link-build --if-missing
+	$(BIN)/medkg pretrain build --if-missing
 	$(BIN)/medkg app
 
 # Lint, then the default test suite (without the `slow` tests).

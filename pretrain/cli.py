@@ -111,7 +111,7 @@ def eval_cmd(
         typer.echo(compare_answers(answers))
 
 
-def compare_answers(limit: int) -> str:
+def compare_answers(limit: int, threads: int | None = None) -> str:
     """The answer harness on the first ``limit`` questions of the dev sets, base model then trained generator."""
     from dataclasses import fields
 
@@ -123,7 +123,7 @@ def compare_answers(limit: int) -> str:
     rows = read_question_set(*default_question_sets())[:limit]
     reports = {}
     for weights in ("base", "trained"):
-        assistant = Assistant.open(generator="llama-cpp", path=resolve_model(weights))
+        assistant = Assistant.open(generator="llama-cpp", path=resolve_model(weights), threads=threads)
         outcomes = run(assistant, rows)
         with KnowledgeGraph.open(DEFAULT_DATA_DIR) as kg:
             reports[weights] = evaluate(outcomes, kg)

@@ -53,6 +53,7 @@ def save_adapter(checkpoint_path: Path, out_dir: Path = ADAPTER_DIR, summary: di
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.lm.save_pretrained(out_dir, safe_serialization=True)
+    (out_dir / "README.md").unlink(missing_ok=True)  # peft's blank model card; training.json says what this is
     record = {"checkpoint": str(checkpoint_path), "step": checkpoint["step"], "config": checkpoint["config"],
               "kg_build_id": checkpoint["kg_build_id"], **(summary or {})}
     (out_dir / SUMMARY).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
