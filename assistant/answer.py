@@ -24,7 +24,10 @@ pieces as they come, then the final ``Answer``; ``answer`` returns only the ``An
   evidence it was given.
 * **verification**: a sentence that names a drug or disease absent from the evidence and the question is
   **removed** (and listed in ``Answer.unsupported`` and ``flags``), with a note saying how many were removed:
-  this is medical software, so an unsupported claim is not shown, even marked.
+  this is medical software, so an unsupported claim is not shown, even marked. A ``[T<n>]`` must sit on a
+  sentence that names every end of its triple that is not one of the question's seeds
+  (``citations.check_markers``): a marker on a fact the sentence does not state is removed, and a sentence
+  whose every triple marker fails (with no passage marker) is removed as unsupported too.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.citations import neutralise, resolve, sentences, unsupported_sentences
+from assistant.citations import check_markers, names, neutralise, resolve, sentences, unsupported_sentences
 from assistant.evidence import EvidenceBlock, build_evidence, plain
 from assistant.linking import Linker
 from assistant.linking_text import STOPWORDS, fold_token, name_key
@@ -123,17 +126,13 @@ def attribute(sentences_: list[str], block: EvidenceBlock, most: int = 2) -> tup
             out.append(sentence)
             continue
         found = [marker for marker, t in block.triples.items()
-                 if _names(t.subject_name, sentence) and _names(t.object_name, sentence)][:most]
+                 if names(t.subject_name, sentence) and names(t.object_name, sentence)][:most]
         if found:
             body, end = re.match(r"(.*?)([.!?]*)$", sentence, re.DOTALL).groups()
             sentence = body + "".join(f" [{m}]" for m in found) + end
             added += found
         out.append(sentence)
     return out, list(dict.fromkeys(added))
-
-
-def _names(name: str, sentence: str) -> bool:
-    return bool(name) and re.search(rf"\b{re.escape(name)}\b", sentence, re.IGNORECASE) is not None
 
 
 @dataclass(frozen=True)
@@ -292,7 +291,8 @@ class Assistant:
         timings["generate"] = round(now - t, 4)
 
         block = prepared.block
-        text, cited, unsupported, more_flags = self._check(raw, prepared.question, block, prepared.audience)
+        text, cited, unsupported, more_flags = self._check(raw, prepared.question, block, prepared.audience,
+                                                               prepared.seeds)
         timings["verify"] = round(time.perf_counter() - now, 4)
         yield final(text, more_flags, citations=cited, evidence=tuple(block.items.values()),
                     unsupported=unsupported, raw_text=raw)
@@ -383,15 +383,35 @@ class Assistant:
                                       sentences=self.config.max_sentences[audience])
         return [{"role": "system", "content": self.prompts.system[audience]}, {"role": "user", "content": user}]
 
+    def _mentions(self):
+        """``mentions(sentence, entity_id)``: the sentence names the entity: its name or a synonym as whole words,
+        or a mention the linker finds there resolving to it or to a same-named entity of another source
+        ("stomach pain" -> the HPO finding, for SIDER's abdominal pain)."""
+        linked: dict[str, set[str]] = {}
+
+        def mentions(sentence: str, entity_id: str) -> bool:
+            entity = self.kg.entity(entity_id)
+            written = (entity.name, *entity.synonyms)
+            if any(names(name, sentence) for name in written):
+                return True
+            if sentence not in linked:
+                found = self.linker.link(sentence).mentions
+                linked[sentence] = {m.entity_id for m in found} | {name_key(m.matched_name) for m in found} | {
+                    name_key(self.kg.name(m.entity_id)) for m in found}
+            return entity_id in linked[sentence] or any(name_key(name) in linked[sentence] for name in written)
+
+        return mentions
+
     def _generation_config(self, audience: Audience):
         from assistant.generation import GenerationConfig
 
         return GenerationConfig(max_new_tokens=self.config.max_new_tokens[audience],
                                 temperature=self.config.temperature, stop=self.config.stop)
 
-    def _check(self, raw: str, question: str, block: EvidenceBlock,
-               audience: Audience) -> tuple[str, tuple, tuple[str, ...], list[str]]:
-        """Resolve the markers, remove unsupported sentences, list the evidence when nothing is cited."""
+    def _check(self, raw: str, question: str, block: EvidenceBlock, audience: Audience,
+               seeds: Sequence[str] = ()) -> tuple[str, tuple, tuple[str, ...], list[str]]:
+        """Resolve the markers, remove unsupported sentences and markers on facts that do not state their
+        sentence, attribute unmarked facts, list the evidence when nothing is cited."""
         flags: list[str] = []
         resolved = resolve(raw, block.items)
         flags += [f"removed marker: {m}" for m in resolved.removed]
@@ -399,6 +419,12 @@ class Assistant:
         unsupported = unsupported_sentences(resolved.text, self.linker, block.entity_ids(), evidence_text)
         kept = [s for s in sentences(resolved.text) if s not in unsupported]
         flags += [f"unsupported sentence removed: {s}" for s in unsupported]
+        checked = check_markers(kept, block.triples, seeds, self._mentions())
+        flags += [f"miscited marker removed: {m} (the sentence does not name {self.kg.name(end)})"
+                  for m, end in checked.removed]
+        flags += [f"miscited sentence removed: {s}" for s in checked.dropped]
+        unsupported = [*unsupported, *checked.dropped]
+        kept = list(checked.sentences)
         kept, attributed = attribute(kept, block)
         flags += [f"attributed: {marker} (the sentence names both ends of the fact)" for marker in attributed]
         text = " ".join(kept)

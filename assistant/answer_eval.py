@@ -21,7 +21,8 @@ Metrics (pure functions of the outcomes; a ``Ratio`` of 0/0 is reported as n/a):
 * **gold-fact recall** = hits / eligible. Eligible: rows with expected ids that expect neither abstention nor
   triage. Hit: the answer cites a valid triple citation (kind ``"triple"``, in the evidence) whose triple, looked
   up by id in the KG, has its subject or object among the expected ids.
-* **unsupported-sentence rate** = ``len(Answer.unsupported)`` / sentences of ``Answer.text``, summed over the
+* **unsupported-sentence rate** = ``len(Answer.unsupported)`` (removed sentences: an unsupported drug or disease,
+  or a claim cited only to triples that do not state it) / sentences of ``Answer.text``, summed over the
   answers that neither abstained nor raised an urgent triage (canned messages would dilute the rate). Sentences
   end at ``.``, ``!`` or ``?`` followed by space and a capital, digit, quote or bracket (the rule of
   ``assistant.citations``).

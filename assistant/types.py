@@ -83,6 +83,8 @@ class Answer:
     triage: Triage | None = None
     abstained: bool = False  # the sources did not cover the question
     flags: tuple[str, ...] = ()  # e.g. "unsupported-entity: <sentence>", "uncited", "removed-marker: T99"
-    unsupported: tuple[str, ...] = ()  # sentences naming a drug or disease absent from the evidence
+    # sentences removed as unsupported: naming a drug or disease absent from the evidence, or citing only
+    # triples that do not state them ("miscited")
+    unsupported: tuple[str, ...] = ()
     raw_text: str = ""  # the generator's output before citation checking
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds

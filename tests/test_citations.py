@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.citations import neutralise, resolve, sentences, unsupported_sentences
+from assistant.citations import check_markers, neutralise, resolve, sentences, unsupported_sentences
 from assistant.evidence import build_evidence
 from assistant.linking import Linker
 from assistant.prompts import PromptError, PromptSet
@@ -83,3 +83,23 @@ def prompts_dir():
     from assistant.prompts import PROMPTS_DIR
 
     return PROMPTS_DIR
+
+
+def test_check_markers_keeps_facts_the_sentence_states_and_drops_claims_pinned_on_other_facts():
+    triples = {"T1": triple(1, obj="D1"), "T2": triple(2, obj="D2"), "T3": triple(3, subject="C9", obj="D3")}
+    named = {"D1": "disease 1", "D2": "disease 2", "D3": "disease 3", "C9": "other drug",
+             "DRUGBANK:DB00331": "metformin"}
+
+    def mentions(sentence: str, entity_id: str) -> bool:
+        return named[entity_id] in sentence
+
+    checked = check_markers(["It treats disease 1 [T1].",  # the seed (metformin) may stay implicit
+                             "It treats disease 1 [T1][T2].",  # T2's disease is not named: T2 goes
+                             "It treats fever [T2].",  # every marker fails: the sentence goes
+                             "It treats fever [T2][P1].",  # a passage may still support it: kept, T2 off
+                             "Metformin treats disease 3 [T3].",  # T3's subject is not a seed and not named
+                             "No marker here."], triples, ["DRUGBANK:DB00331"], mentions)
+    assert checked.sentences == ("It treats disease 1 [T1].", "It treats disease 1 [T1].", "It treats fever [P1].",
+                                 "No marker here.")
+    assert checked.dropped == ("It treats fever [T2].", "Metformin treats disease 3 [T3].")
+    assert checked.removed == (("T2", "D2"), ("T2", "D2"), ("T2", "D2"), ("T3", "C9"))
