@@ -3,8 +3,9 @@
 * ``LMBatches``: random windows of ``block_size + 1`` tokens of a uint16 stream (nanoGPT's ``get_batch``);
   ``input_ids`` ``(B, T)``, ``labels`` ``(B, T)`` shifted by one.
 * ``LinkBatches``: ``P`` train edges of the link split, ``N`` type-constrained negatives each (the candidates of
-  a relation's head or tail are the entities seen there in the split: pykeen's constraints from data), and the
-  distinct entities' name tokens, so each entity is encoded once per batch.
+  a relation's head or tail are the entities seen there in the split: pykeen's constraints from data), the
+  distinct entities' name tokens, so each entity is encoded once per batch, and for each positive which of those
+  entities are allowed negatives on each side (every batch entity of the right type serves every positive).
 * ``SFTBatches``: stage-2 examples, right-padded; labels are -100 on the prompt and the padding, so the loss is
   taken on the answer only.
 """
@@ -51,19 +52,23 @@ class LMBatches:
 
 class LinkBatches:
     def __init__(self, split: EdgeSplit, names: np.ndarray, lengths: np.ndarray, batch_size: int,
-                 negatives: int, generator: torch.Generator) -> None:
+                 negatives: int, generator: torch.Generator, frozen: np.ndarray | Tensor | None = None) -> None:
         edges = split.link_train()
         self.head = torch.from_numpy(edges.head.astype(np.int64))
         self.relation = torch.from_numpy(edges.relation.astype(np.int64))
         self.tail = torch.from_numpy(edges.tail.astype(np.int64))
         every = [split.train, split.held_out]
         self.candidates: dict[tuple[int, str], Tensor] = {}
+        # allowed[end][r, e]: entity e is seen at that end of relation r (the type constraint as a mask)
+        self.allowed = {end: torch.zeros(len(split.relations), len(names), dtype=torch.bool) for end in ("head", "tail")}
         for r in range(len(split.relations)):
             for end in ("head", "tail"):
                 seen = np.unique(np.concatenate([getattr(e, end)[e.relation == r] for e in every]))
                 if len(seen):
                     self.candidates[(r, end)] = torch.from_numpy(seen.astype(np.int64))
+                    self.allowed[end][r, self.candidates[(r, end)]] = True
         self.names, self.lengths = torch.from_numpy(names.astype(np.int64)), torch.from_numpy(lengths.astype(np.int64))
+        self.frozen = frozen  # (n, L, H) the names' states after the model's frozen blocks, or None
         self.batch_size, self.negatives, self.generator = batch_size, negatives, generator
 
     def __next__(self) -> dict[str, Tensor]:
@@ -73,10 +78,17 @@ class LinkBatches:
         neg_h, neg_t = corrupt(h, r, t, self.negatives, self.candidates, [(x, "head") for x in relations],
                                [(x, "tail") for x in relations], self.generator)
         entities, rows = torch.unique(torch.cat([h, t, neg_h.flatten(), neg_t.flatten()]), return_inverse=True)
-        p, n = len(h), neg_h.numel()
-        return {"names": self.names[entities], "lengths": self.lengths[entities], "relation": r,
-                "head": rows[:p], "tail": rows[p:2 * p], "neg_head": rows[2 * p:2 * p + n].view_as(neg_h),
-                "neg_tail": rows[2 * p + n:].view_as(neg_t), "entities": entities}
+        p = len(h)
+        head_rows, tail_rows = rows[:p], rows[p:2 * p]
+        positives = torch.arange(p)
+        head_ok, tail_ok = self.allowed["head"][r][:, entities], self.allowed["tail"][r][:, entities]
+        head_ok[positives, head_rows] = False
+        tail_ok[positives, tail_rows] = False
+        batch = {"names": self.names[entities], "lengths": self.lengths[entities], "relation": r,
+                 "head": head_rows, "tail": tail_rows, "head_ok": head_ok, "tail_ok": tail_ok, "entities": entities}
+        if self.frozen is not None:
+            batch["frozen"] = torch.as_tensor(np.asarray(self.frozen[entities.numpy()]))
+        return batch
 
 
 class SFTBatches:

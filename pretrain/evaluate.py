@@ -37,23 +37,28 @@ def load_trained(checkpoint_path: Path) -> tuple[KGLanguageModel, TrainConfig]:
 
 
 @torch.no_grad()
-def entity_vectors(model: KGLanguageModel, names: np.ndarray, lengths: np.ndarray,
-                   batch_size: int = 512) -> torch.Tensor:
-    """``(n, D)`` entity vectors pooled from the model, computed in batches of similar name length."""
+def entity_vectors(model: KGLanguageModel, names: np.ndarray, lengths: np.ndarray, batch_size: int = 512,
+                   frozen: np.ndarray | None = None) -> torch.Tensor:
+    """``(n, D)`` entity vectors pooled from the model, computed in batches of similar name length; ``frozen``,
+    the names' states after the frozen blocks (``pretrain.model.cached_entity_states``), skips those blocks."""
     order = np.argsort(lengths, kind="stable")
     out = torch.empty(len(names), model.config.kg_dim)
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
+        states = None if frozen is None else torch.as_tensor(np.asarray(frozen[rows]))
         out[torch.from_numpy(rows)] = model.encode_entities(torch.from_numpy(names[rows].astype(np.int64)),
-                                                            torch.from_numpy(lengths[rows].astype(np.int64)))
+                                                            torch.from_numpy(lengths[rows].astype(np.int64)), states)
     return out
 
 
 def link_scorer(model: KGLanguageModel, data_dir: Path):
     from pretrain.linkpred import EmbeddingScorer
+    from pretrain.model import cached_entity_states
 
     with np.load(Path(data_dir) / "entities.npz") as arrays:
-        vectors = entity_vectors(model, arrays["names"], arrays["lengths"])
+        names, lengths = arrays["names"], arrays["lengths"]
+    frozen = cached_entity_states(model, names, lengths, Path(data_dir)) if model.frozen_blocks else None
+    vectors = entity_vectors(model, names, lengths, frozen=frozen)
     return EmbeddingScorer(vectors, model.relation.weight.detach(), model.config.interaction)
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "INTERACTIONS",
     "corrupt",
     "distmult",
+    "in_batch_loss",
     "margin_ranking_loss",
     "self_adversarial_nssa_loss",
     "softplus_loss",
@@ -220,3 +221,20 @@ def self_adversarial_nssa_loss(pos: Tensor, neg: Tensor, margin: float = 9.0, te
     pos_term = -F.logsigmoid(margin + pos)
     neg_term = -(weights * F.logsigmoid(-margin - neg)).sum(dim=-1)
     return (pos_term + neg_term).mean()
+
+
+def in_batch_loss(pos: Tensor, scores: Tensor, allowed: Tensor) -> Tensor:
+    """Cross-entropy of each positive against the allowed candidates of its row (1-vs-many, in-batch negatives):
+    ``mean_i [ -pos_i + log(exp(pos_i) + sum_{j: allowed_ij} exp(scores_ij)) ]``.
+
+    ``pos``: ``(B,)``; ``scores``: ``(B, E)``, the positive's query scored against every entity of the batch;
+    ``allowed``: ``(B, E)`` bool, the entities that are negatives for that row (type-constrained, the true
+    answer excluded). One encoding of a batch's entities serves as negatives for all of its positives, so the
+    negatives per positive grow with the batch at no extra language-model cost (the softmax over candidates
+    is the objective whose optimum ranks the true answer first, what MRR measures).
+    """
+    _check_scores(pos, scores)
+    if allowed.shape != scores.shape or allowed.dtype != torch.bool:
+        raise ValueError(f"allowed must be a bool mask of shape {tuple(scores.shape)}")
+    logits = torch.cat([pos.unsqueeze(-1), scores.masked_fill(~allowed, float("-inf"))], dim=-1)
+    return F.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=pos.device))

@@ -32,7 +32,7 @@ import torch.distributed as dist
 from pretrain.batches import LinkBatches, LMBatches, SFTBatches
 from pretrain.config import parse_config
 from pretrain.data import EdgeSplit
-from pretrain.model import KGLanguageModel, ModelConfig, load_language_model
+from pretrain.model import KGLanguageModel, ModelConfig, cached_entity_states, load_language_model
 from pretrain.prepare import read_manifest
 
 log = logging.getLogger(__name__)
@@ -48,11 +48,13 @@ class TrainConfig:
     init_from: str = ""  # a checkpoint whose trainable weights start this run (stage 2 from stage 1)
     resume: bool = False
     seed: int = 0
-    max_steps: int = 300
+    max_steps: int = 300  # the length of the schedule (warm-up, cosine decay)
+    stop_after: int = 0  # stop this session after so many steps (checkpointed; --resume goes on), 0: never
     batch_size: int = 8  # LM windows (stage kg) or examples (stage sft) per step and process
     block_size: int = 128
     link_batch: int = 16  # positive edges per step
-    negatives: int = 8  # per positive, half heads half tails
+    negatives: int = 8  # sampled per positive, half heads half tails; every batch entity of the right type is one too
+    cache_entities: bool = True  # names' states after the frozen blocks computed once (not for trainable="full")
     w_lm: float = 1.0
     w_link: float = 0.5
     w_rel: float = 0.2
@@ -164,7 +166,13 @@ def train(config: TrainConfig) -> dict:
     pad = int(names[lengths.argmin(), -1])
     if config.stage == "kg":
         text = LMBatches(data_dir / "lm_train.bin", config.block_size, config.batch_size, generator)
-        link = LinkBatches(split, names, lengths, config.link_batch, config.negatives, generator)
+        frozen = None
+        if config.cache_entities and model.frozen_blocks and (config.w_link or config.w_rel):
+            begun = time.perf_counter()
+            frozen = cached_entity_states(model, names, lengths, data_dir)
+            log.info("states of %d entity names after %d frozen blocks cached in %.0f s", len(names),
+                     model.frozen_blocks, time.perf_counter() - begun)
+        link = LinkBatches(split, names, lengths, config.link_batch, config.negatives, generator, frozen)
         heldout = LMBatches(data_dir / "lm_heldout.bin", config.block_size, config.batch_size, generator)
     else:
         text = SFTBatches(data_dir / "sft_train.npz", config.batch_size, pad, generator)
@@ -180,7 +188,8 @@ def train(config: TrainConfig) -> dict:
     last: dict = {}
     started, tokens = time.perf_counter(), 0
     model.train()
-    while step < config.max_steps:
+    stop = min(config.max_steps, step + config.stop_after) if config.stop_after else config.max_steps
+    while step < stop:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
         batch = dict(next(text))
@@ -196,7 +205,7 @@ def train(config: TrainConfig) -> dict:
         optimizer.step()
         step += 1
         tokens += batch["input_ids"].numel() + (int(batch["lengths"].sum()) if "lengths" in batch else 0)
-        if step % config.log_interval == 0 or step == config.max_steps:
+        if step % config.log_interval == 0 or step == stop:
             elapsed = time.perf_counter() - started
             last = {"step": step, "loss": round(loss.item(), 4), "grad_norm": round(float(norm), 3),
                     "lr": learning_rate(step - 1, config), "tokens_per_s": round(tokens * world / elapsed, 1),
@@ -205,12 +214,12 @@ def train(config: TrainConfig) -> dict:
                 with open(log_path, "a") as handle:
                     handle.write(json.dumps(last) + "\n")
                 log.debug("%s", last)
-        if heldout is not None and (step % config.eval_interval == 0 or step == config.max_steps):
+        if heldout is not None and (step % config.eval_interval == 0 or step == stop):
             last["heldout_loss"] = round(evaluate_loss(model, heldout, config.eval_batches), 4)
             if rank == 0:
                 with open(log_path, "a") as handle:
                     handle.write(json.dumps({"step": step, "heldout_loss": last["heldout_loss"]}) + "\n")
-        if rank == 0 and (step % config.checkpoint_interval == 0 or step == config.max_steps):
+        if rank == 0 and (step % config.checkpoint_interval == 0 or step in (stop, config.max_steps)):
             save_checkpoint(out_dir / CHECKPOINT, model, optimizer, step, config, split, generator,
                             prepared["vocab_size"])
         if bar is not None:

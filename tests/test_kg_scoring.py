@@ -11,6 +11,7 @@ from pretrain.kg_scoring import (
     INTERACTIONS,
     corrupt,
     distmult,
+    in_batch_loss,
     margin_ranking_loss,
     self_adversarial_nssa_loss,
     softplus_loss,
@@ -181,6 +182,20 @@ def test_softplus_loss_against_hand_computed_value():
     # positives: softplus(0) = ln 2, softplus(-ln 3) = ln(4/3); negatives: ln 4, ln 2, ln(4/3), ln 2
     expected = (math.log(2) + math.log(4 / 3)) / 2 + (math.log(4) + 2 * math.log(2) + math.log(4 / 3)) / 4
     torch.testing.assert_close(softplus_loss(pos, neg), torch.tensor(expected))
+
+
+def test_in_batch_loss_against_hand_computed_value_and_mask():
+    ln3 = math.log(3.0)
+    pos = torch.tensor([0.0, ln3])
+    scores = torch.tensor([[ln3, 0.0, 100.0], [0.0, 0.0, ln3]])
+    allowed = torch.tensor([[True, True, False], [True, False, False]])
+    # row 0: -log(1 / (1 + 3 + 1)) = ln 5 (the masked 100 takes no part); row 1: -log(3 / (3 + 1)) = ln(4/3)
+    expected = (math.log(5) + math.log(4 / 3)) / 2
+    torch.testing.assert_close(in_batch_loss(pos, scores, allowed), torch.tensor(expected))
+    # no allowed negative: nothing to rank against, zero loss
+    torch.testing.assert_close(in_batch_loss(pos, scores, torch.zeros(2, 3, dtype=torch.bool)), torch.tensor(0.0))
+    with pytest.raises(ValueError, match="bool mask"):
+        in_batch_loss(pos, scores, allowed.float())
 
 
 def test_nssa_loss_against_hand_computed_value():

@@ -111,6 +111,69 @@ def test_resume_continues_exactly_where_the_checkpoint_stopped(prepared, tmp_pat
     assert a["config"]["model"]["tiny"] is True
 
 
+def test_stop_after_ends_a_session_at_a_checkpoint_that_resumes(prepared, tmp_path):
+    straight = train(tiny(prepared, tmp_path / "a", max_steps=4))
+    session = train(tiny(prepared, tmp_path / "b", max_steps=4, stop_after=3))
+    assert session["step"] == load_checkpoint(tmp_path / "b" / CHECKPOINT)["step"] == 3
+    resumed = train(tiny(prepared, tmp_path / "b", max_steps=4, stop_after=3, resume=True))
+    assert resumed["step"] == 4
+    assert resumed["loss"] == pytest.approx(straight["loss"], rel=1e-5)
+
+
+def test_entity_state_cache_is_reused_and_rebuilt_when_it_disagrees(prepared, tmp_path, caplog):
+    from pretrain.model import cached_entity_states, frozen_entity_states
+
+    config = tiny(prepared, tmp_path, model=ModelConfig(tiny=True, trainable="lora", top_layers=1, kg_dim=16))
+    model = build_model(config, 12, read_manifest(prepared)["vocab_size"]).eval()
+    with np.load(prepared / "entities.npz") as arrays:
+        names, lengths = arrays["names"], arrays["lengths"]
+    expected = frozen_entity_states(model, names, lengths).numpy()
+    first = cached_entity_states(model, names, lengths, tmp_path)
+    path = tmp_path / "frozen_states_1.npy"
+    np.testing.assert_allclose(first, expected, rtol=1e-5, atol=1e-6)
+    stamp = path.stat().st_mtime_ns
+    np.testing.assert_array_equal(cached_entity_states(model, names, lengths, tmp_path), first)
+    assert path.stat().st_mtime_ns == stamp  # reused, not rewritten
+    np.save(path, np.zeros_like(expected))  # stale: another model's states
+    rebuilt = cached_entity_states(model, names, lengths, tmp_path)
+    assert "recomputing" in caplog.text
+    np.testing.assert_allclose(rebuilt, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("trainable", ["lora", "top"])
+def test_cached_frozen_states_give_the_same_entity_vectors(prepared, trainable):
+    from pretrain.model import frozen_entity_states
+
+    config = tiny(prepared, Path("unused"), model=ModelConfig(tiny=True, trainable=trainable, top_layers=1, kg_dim=16))
+    model = build_model(config, 12, read_manifest(prepared)["vocab_size"]).eval()
+    assert model.frozen_blocks == 1
+    with np.load(prepared / "entities.npz") as arrays:
+        names, lengths = arrays["names"], arrays["lengths"]
+    frozen = frozen_entity_states(model, names, lengths, batch_size=7)
+    rows = torch.arange(0, len(names), 3)
+    ids, n = torch.from_numpy(names.astype(np.int64))[rows], torch.from_numpy(lengths.astype(np.int64))[rows]
+    with torch.no_grad():
+        torch.testing.assert_close(model.encode_entities(ids, n, frozen[rows]), model.encode_entities(ids, n),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_link_batches_mask_the_answer_and_entities_of_the_wrong_type(prepared):
+    from pretrain.batches import LinkBatches
+
+    split = EdgeSplit.load(prepared)
+    with np.load(prepared / "entities.npz") as arrays:
+        batches = LinkBatches(split, arrays["names"], arrays["lengths"], 6, 2, torch.Generator().manual_seed(0))
+    batch = next(batches)
+    entities, p = batch["entities"], len(batch["relation"])
+    for end, answer in (("head", batch["head"]), ("tail", batch["tail"])):
+        ok = batch[f"{end}_ok"]
+        assert ok.shape == (p, len(entities)) and not ok[torch.arange(p), answer].any()
+        for i, r in enumerate(batch["relation"].tolist()):
+            seen = set(batches.candidates[(r, end)].tolist())
+            allowed = {int(e) for e, flag in zip(entities, ok[i]) if flag}
+            assert allowed == {int(e) for e in entities if int(e) in seen} - {int(entities[answer[i]])}
+
+
 def test_checkpoint_weights_load_into_a_fresh_model(prepared, tmp_path):
     from pretrain.train import load_trainable
 
