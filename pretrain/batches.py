@@ -60,7 +60,8 @@ class LinkBatches:
         every = [split.train, split.held_out]
         self.candidates: dict[tuple[int, str], Tensor] = {}
         # allowed[end][r, e]: entity e is seen at that end of relation r (the type constraint as a mask)
-        self.allowed = {end: torch.zeros(len(split.relations), len(names), dtype=torch.bool) for end in ("head", "tail")}
+        self.allowed = {end: torch.zeros(len(split.relations), len(names), dtype=torch.bool)
+                        for end in ("head", "tail")}
         for r in range(len(split.relations)):
             for end in ("head", "tail"):
                 seen = np.unique(np.concatenate([getattr(e, end)[e.relation == r] for e in every]))

@@ -178,7 +178,7 @@ def test_link_batches_mask_the_answer_and_entities_of_the_wrong_type(prepared):
         assert ok.shape == (p, len(entities)) and not ok[torch.arange(p), answer].any()
         for i, r in enumerate(batch["relation"].tolist()):
             seen = set(batches.candidates[(r, end)].tolist())
-            allowed = {int(e) for e, flag in zip(entities, ok[i]) if flag}
+            allowed = {int(e) for e, flag in zip(entities, ok[i], strict=True) if flag}
             assert allowed == {int(e) for e in entities if int(e) in seen} - {int(entities[answer[i]])}
 
 
