@@ -198,7 +198,7 @@ def train(config: TrainConfig) -> dict:
     stop = min(config.max_steps, step + config.stop_after) if config.stop_after else config.max_steps
     while step < stop:
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config) * group["scale"]
+            group["lr"] = learning_rate(step, config) * group.get("scale", 1.0)  # older checkpoints: one group
         batch = dict(next(text))
         if config.stage == "kg" and (config.w_link or config.w_rel):
             batch.update(next(link))

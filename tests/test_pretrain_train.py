@@ -128,6 +128,15 @@ def test_kg_heads_take_their_own_learning_rate(prepared, tmp_path):
     assert len(groups[1]["params"]) + len(groups[0]["params"]) == len(load_checkpoint(tmp_path / CHECKPOINT)["model"])
 
 
+def test_a_checkpoint_from_before_kg_lr_scale_resumes(prepared, tmp_path):
+    train(tiny(prepared, tmp_path, max_steps=4, stop_after=2))
+    checkpoint = load_checkpoint(tmp_path / CHECKPOINT)
+    for group in checkpoint["optimizer"]["param_groups"]:
+        del group["scale"]  # as written before the option existed
+    torch.save(checkpoint, tmp_path / CHECKPOINT)
+    assert train(tiny(prepared, tmp_path, max_steps=4, resume=True))["step"] == 4
+
+
 def test_entity_state_cache_is_reused_and_rebuilt_when_it_disagrees(prepared, tmp_path, caplog):
     from pretrain.model import cached_entity_states, frozen_entity_states
 
