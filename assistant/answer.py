@@ -25,9 +25,10 @@ pieces as they come, then the final ``Answer``; ``answer`` returns only the ``An
 * **verification**: a sentence that names a drug or disease absent from the evidence and the question is
   **removed** (and listed in ``Answer.unsupported`` and ``flags``), with a note saying how many were removed:
   this is medical software, so an unsupported claim is not shown, even marked. A ``[T<n>]`` must sit on a
-  sentence that names every end of its triple that is not one of the question's seeds
-  (``citations.check_markers``): a marker on a fact the sentence does not state is removed, and a sentence
-  whose every triple marker fails (with no passage marker) is removed as unsupported too.
+  clause that names every end of its triple that is not one of the question's seeds, and whose cue words
+  ("can cause", "helps") fit the triple's relation (``citations.check_markers``): a marker on a fact the clause
+  does not state is replaced by the marker of the evidence triple the clause does state, or removed, and a
+  sentence left with none of its markers is removed as unsupported too.
 """
 
 from __future__ import annotations
@@ -420,8 +421,10 @@ class Assistant:
         kept = [s for s in sentences(resolved.text) if s not in unsupported]
         flags += [f"unsupported sentence removed: {s}" for s in unsupported]
         checked = check_markers(kept, block.triples, seeds, self._mentions())
-        flags += [f"miscited marker removed: {m} (the sentence does not name {self.kg.name(end)})"
-                  for m, end in checked.removed]
+        flags += [f"miscited marker: {m} (the clause does not state "
+                  f"{self.kg.name(end) if ':' in end else 'a ' + end + ' fact'})" for m, end in checked.removed]
+        flags += [f"re-cited: {wrong} -> {right} (the clause states {right}'s fact)"
+                  for wrong, right in checked.recited]
         flags += [f"miscited sentence removed: {s}" for s in checked.dropped]
         unsupported = [*unsupported, *checked.dropped]
         kept = list(checked.sentences)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from assistant.linking import Linker
 from assistant.types import Citation, Triple
-from kg.vocab import EntityType
+from kg.vocab import EntityType, Relation
 
 #: one bracket holding one or more markers: "[T1]", "[T1, P2]", "[ t3 ]"
 _BRACKET = re.compile(r"\[\s*([TPtp]\s*\d+(?:\s*[,;]\s*[TPtp]\s*\d+)*)\s*\]")
@@ -90,37 +90,90 @@ def names(name: str, sentence: str) -> bool:
 
 @dataclass(frozen=True)
 class MarkerCheck:
-    sentences: tuple[str, ...]  # kept, each with only the markers that passed
-    removed: tuple[tuple[str, str], ...]  # (marker, the end of its triple the sentence does not name)
-    dropped: tuple[str, ...]  # sentences whose every triple marker failed: their claim has no source
+    sentences: tuple[str, ...]  # kept, each with only markers whose triple its clause states
+    removed: tuple[tuple[str, str], ...]  # (marker, the end of its triple the clause does not name, or relation)
+    recited: tuple[tuple[str, str], ...]  # (wrong marker, the marker of the evidence triple the clause does state)
+    dropped: tuple[str, ...]  # sentences left citing nothing they were pinned on: their claim has no source
+
+
+#: words that say which way a clause's fact goes: a drug causing a finding, or a drug helping a condition
+_CUES = {"causes": re.compile(r"\b(?:caus\w*|side[- ]effects?|adverse|give[s]? you|lead[s]? to|trigger\w*)\b", re.I),
+         "helps": re.compile(r"\b(?:treat\w*|help\w*|eas(?:e|es|ing)|reliev\w*|used (?:for|to)|prescribed)\b", re.I)}
+_CUE_CLASH = {"causes": {Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR},
+              "helps": {Relation.CAUSES_SIDE_EFFECT}}
+
+
+def _last_cue(text: str) -> str | None:
+    """"causes" or "helps", whichever of the two kinds of cue comes last in ``text``, or None."""
+    found = [(m.start(), kind) for kind, cue in _CUES.items() for m in cue.finditer(text)]
+    return max(found)[1] if found else None
+
+
+#: a clause and the run of markers closing it: "Metformin can cause nausea [T1][T4]" -> ("Metformin ...", "[T1][T4]")
+_CLAUSE = re.compile(r"(.*?)((?:\s*\[[TP]\d+\])+)", re.DOTALL)
 
 
 def check_markers(sentences_: Iterable[str], triples: Mapping[str, Triple], seeds: Iterable[str],
                   mentions: Callable[[str, str], bool]) -> MarkerCheck:
-    """A ``[T<n>]`` must sit on a sentence that says what its triple says: every end of the triple that is not
-    one of the question's seeds must be named in the sentence (``mentions(sentence, entity_id)``); the seeds may
-    stay implicit ("It can cause nausea [T2]" about metformin). A marker that fails is removed ("It can cause
-    stomach pain [T3]" where T3 is metformin - infection); a sentence whose every triple marker fails is dropped,
-    since its claim was pinned on a fact that does not state it. Passage markers are not checked here."""
+    """A ``[T<n>]`` must close a clause that says what its triple says: every end of the triple that is not one
+    of the question's seeds must be named in the clause, the text since the previous run of markers
+    (``mentions(clause, entity_id)``); the seeds may stay implicit ("It can cause nausea [T2]" about metformin).
+
+    A marker that fails ("It can cause oedema [T3]" where T3 is amlodipine - fatigue) is replaced by the marker of
+    an evidence triple the clause does state (T2, amlodipine - oedema: small models often cite the neighbouring
+    line), or dropped when another marker of the same clause stands. A sentence with a clause left with no
+    marker is dropped whole: that claim was pinned on facts that do not state it. A fact between two seeds
+    needs its object named ("metformin can cause nausea [T1]", not "... stomach pain [T1]"). The relation is
+    checked by the sentence's last cue before the marker: "can cause" does not fit a ``treats`` fact, nor
+    "helps" a side effect. Passage markers are not checked here."""
     seeds = set(seeds)
-    kept, removed, dropped = [], [], []
+
+    def states(clause: str, cue: str | None, triple: Triple) -> str | None:
+        """What the clause fails to state of ``triple``: the first end it should name and does not, or the
+        relation when the sentence's last cue says the opposite ("can cause" on a "treats" fact); None if it
+        states it."""
+        if cue is not None and triple.predicate in _CUE_CLASH[cue]:
+            return str(triple.predicate.value)
+        ends = (triple.subject, triple.object)
+        missing = next((end for end in ends if end not in seeds and not mentions(clause, end)), None)
+        if missing is None and all(end in seeds for end in ends) and not mentions(clause, triple.object):
+            return triple.object  # a fact between two seeds still needs its object named ("nausea [T1]")
+        return missing
+
+    kept, removed, recited, dropped = [], [], [], []
     for sentence in sentences_:
-        markers = [m for m in _TRIPLE_MARKER.findall(sentence) if m in triples]
-        if not markers:
+        if not any(m in triples for m in _TRIPLE_MARKER.findall(sentence)):
             kept.append(sentence)
             continue
-        plain = _BRACKET.sub("", sentence)
-        failed = {}
-        for marker in markers:
-            triple = triples[marker]
-            missing = [end for end in (triple.subject, triple.object) if end not in seeds and not mentions(plain, end)]
-            if missing:
-                failed[marker] = missing[0]
-        removed += [(marker, end) for marker, end in failed.items()]
-        if failed and len(failed) == len(markers) and not re.search(r"\[P\d+\]", sentence):
+        out, unsourced = [], False
+        end = 0
+        for match in _CLAUSE.finditer(sentence):
+            clause, run = match.group(1), match.group(2)
+            end = match.end()
+            plain = _BRACKET.sub("", clause)
+            cue = _last_cue(_BRACKET.sub("", sentence[:match.start(2)]))
+            markers = re.findall(r"\[([TP]\d+)\]", run)
+            shown: list[str] = []
+            for marker in markers:
+                if marker not in triples:  # a passage: kept as it is
+                    shown.append(marker)
+                    continue
+                missing = states(plain, cue, triples[marker])
+                if missing is None:
+                    shown.append(marker)
+                    continue
+                removed.append((marker, missing))
+                better = next((m for m, t in triples.items()
+                               if m not in markers and m not in shown and states(plain, cue, t) is None), None)
+                if better is not None:
+                    recited.append((marker, better))
+                    shown.append(better)
+            unsourced |= not shown  # the clause's claim rests on no marker that states it
+            out.append(clause.rstrip() + "".join(f" [{m}]" for m in dict.fromkeys(shown)))
+        out.append(sentence[end:])
+        if unsourced:
             dropped.append(sentence)
             continue
-        for marker in failed:
-            sentence = sentence.replace(f"[{marker}]", "")
-        kept.append(re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", sentence)).strip())
-    return MarkerCheck(tuple(kept), tuple(removed), tuple(dropped))
+        text = "".join(out)
+        kept.append(re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip())
+    return MarkerCheck(tuple(kept), tuple(removed), tuple(recited), tuple(dropped))

@@ -163,9 +163,9 @@ def test_a_fact_stated_without_its_marker_is_attributed(parts):
 
 
 
-def test_a_marker_on_a_fact_the_sentence_does_not_state_is_removed(parts):
+def test_a_marker_on_a_fact_the_sentence_does_not_state_is_replaced_or_removed(parts):
     # T1 metformin - diarrhoea, T2 - hypoglycaemia, T3 - asthenia, T6 - headache; metformin is the seed
-    reply = ("Metformin can cause diarrhoea [T1]. It can cause stomach pain [T3]. It can cause hypoglycaemia [T2, T3]. "
+    reply = ("Metformin can cause diarrhoea [T2]. It can cause stomach pain [T3]. It can cause hypoglycaemia [T2, T3]. "
              "Some people get headaches [T6].")
     answer = assistant(parts, reply).answer("what are the side effects of metformin?")
     shown = answer.text.split("\n\n")[0]
@@ -173,6 +173,9 @@ def test_a_marker_on_a_fact_the_sentence_does_not_state_is_removed(parts):
                      "Some people get headaches [T6].")  # "headaches" links to Headache: kept
     assert answer.unsupported == ("It can cause stomach pain [T3].",) and "removed" in answer.text
     assert [c.marker for c in answer.citations] == ["T1", "T2", "T6"]
-    removed = [f for f in answer.flags if f.startswith("miscited marker removed")]
-    assert removed == ["miscited marker removed: T3 (the sentence does not name Asthenia)"] * 2
+    assert "re-cited: T2 -> T1 (the clause states T1's fact)" in answer.flags
+    assert [f for f in answer.flags if f.startswith("miscited marker")] == [
+        "miscited marker: T2 (the clause does not state Hypoglycaemia)",
+        "miscited marker: T3 (the clause does not state Asthenia)",
+        "miscited marker: T3 (the clause does not state Asthenia)"]
     assert "miscited sentence removed: It can cause stomach pain [T3]." in answer.flags

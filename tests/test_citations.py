@@ -103,3 +103,33 @@ def test_check_markers_keeps_facts_the_sentence_states_and_drops_claims_pinned_o
                                  "No marker here.")
     assert checked.dropped == ("It treats fever [T2].", "Metformin treats disease 3 [T3].")
     assert checked.removed == (("T2", "D2"), ("T2", "D2"), ("T2", "D2"), ("T3", "C9"))
+
+
+def test_check_markers_recites_the_neighbouring_fact_and_checks_the_relation_cue():
+    triples = {"T1": triple(1, obj="D1"), "T2": triple(2, obj="D2")}  # metformin treats disease 1, disease 2
+    named = {"D1": "disease 1", "D2": "disease 2"}
+
+    def mentions(sentence: str, entity_id: str) -> bool:
+        return named.get(entity_id, "-") in sentence
+
+    checked = check_markers(["It helps disease 1 [T2] and disease 2 [T1].",  # swapped: each clause re-cited
+                             "It can cause disease 1 [T1].",  # "cause" on a treats fact: no source for it
+                             "It is used for disease 2 [T2]. "], triples, ["DRUGBANK:DB00331"], mentions)
+    assert checked.sentences == ("It helps disease 1 [T1] and disease 2 [T2].", "It is used for disease 2 [T2].")
+    assert checked.recited == (("T2", "T1"), ("T1", "T2"))
+    assert checked.removed == (("T2", "D2"), ("T1", "D1"), ("T1", "treats"))
+    assert checked.dropped == ("It can cause disease 1 [T1].",)
+
+
+def test_a_fact_between_two_seeds_needs_one_of_them_named():
+    triples = {"T1": triple(1, obj="D1")}
+    named = {"D1": "nausea", "DRUGBANK:DB00331": "metformin"}
+
+    def mentions(sentence: str, entity_id: str) -> bool:
+        return named[entity_id] in sentence
+
+    seeds = ["DRUGBANK:DB00331", "D1"]
+    checked = check_markers(["Metformin treats nausea [T1].", "Metformin treats stomach pain [T1]."], triples, seeds,
+                            mentions)
+    assert checked.sentences == ("Metformin treats nausea [T1].",)
+    assert checked.dropped == ("Metformin treats stomach pain [T1].",)
