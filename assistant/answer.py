@@ -430,6 +430,14 @@ class Assistant:
         kept = list(checked.sentences)
         kept, attributed = attribute(kept, block)
         flags += [f"attributed: {marker} (the sentence names both ends of the fact)" for marker in attributed]
+        once: dict[str, str] = {}  # a small model may loop on one sentence: each is shown once
+        for sentence in kept:
+            key = re.sub(r"\W+", " ", re.sub(r"\[[TP]\d+\]", "", sentence)).strip().lower()
+            if key in once:
+                flags.append(f"repeated sentence removed: {sentence}")
+            else:
+                once[key] = sentence
+        kept = list(once.values())
         text = " ".join(kept)
         cited = resolve(text, block.items).cited  # what the shown text still cites
         parts = [text] if text else []

@@ -179,3 +179,10 @@ def test_a_marker_on_a_fact_the_sentence_does_not_state_is_replaced_or_removed(p
         "miscited marker: T3 (the clause does not state Asthenia)",
         "miscited marker: T3 (the clause does not state Asthenia)"]
     assert "miscited sentence removed: It can cause stomach pain [T3]." in answer.flags
+
+
+def test_a_repeated_sentence_is_shown_once(parts):
+    reply = "Metformin can cause nausea [T1]. Drink water. Metformin can cause nausea [T1]. Drink water!"
+    answer = assistant(parts, reply).answer("is nausea a side effect of metformin?")
+    assert answer.text.split("\n\n")[0] == "Metformin can cause nausea [T1]. Drink water."
+    assert answer.flags.count("repeated sentence removed: Metformin can cause nausea [T1].") == 1
