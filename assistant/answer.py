@@ -41,7 +41,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.citations import check_markers, names, neutralise, resolve, sentences, unsupported_sentences
+from assistant.citations import (
+    DENIED,
+    check_markers,
+    names,
+    neutralise,
+    resolve,
+    sentences,
+    unfinished,
+    unsupported_sentences,
+)
 from assistant.evidence import EvidenceBlock, build_evidence, plain
 from assistant.linking import Linker
 from assistant.linking_text import STOPWORDS, fold_token, name_key
@@ -414,15 +423,18 @@ class Assistant:
         """Resolve the markers, remove unsupported sentences and markers on facts that do not state their
         sentence, attribute unmarked facts, list the evidence when nothing is cited."""
         flags: list[str] = []
-        resolved = resolve(raw, block.items)
+        finished, cut = unfinished(raw)
+        flags += [f"unfinished sentence removed: {cut}"] if cut else []
+        resolved = resolve(finished, block.items)
         flags += [f"removed marker: {m}" for m in resolved.removed]
         evidence_text = block.text + "\n" + question
         unsupported = unsupported_sentences(resolved.text, self.linker, block.entity_ids(), evidence_text)
         kept = [s for s in sentences(resolved.text) if s not in unsupported]
         flags += [f"unsupported sentence removed: {s}" for s in unsupported]
         checked = check_markers(kept, block.triples, seeds, self._mentions())
-        flags += [f"miscited marker: {m} (the clause does not state "
-                  f"{self.kg.name(end) if ':' in end else 'a ' + end + ' fact'})" for m, end in checked.removed]
+        flags += [f"miscited marker: {m} (" + ("the clause denies it" if end == DENIED else "the clause does not "
+                  f"state {self.kg.name(end) if ':' in end else 'a ' + end + ' fact'}") + ")"
+                  for m, end in checked.removed]
         flags += [f"re-cited: {wrong} -> {right} (the clause states {right}'s fact)"
                   for wrong, right in checked.recited]
         flags += [f"miscited sentence removed: {s}" for s in checked.dropped]

@@ -64,6 +64,20 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
 
 
+#: how a finished sentence ends: a full stop or the like, maybe closed by a marker, bracket or quote
+_FINISHED = re.compile(r"[.!?…\])\"'”]\s*$")
+
+
+def unfinished(text: str) -> tuple[str, str | None]:
+    """``text`` without a last sentence the generator left unfinished, and that sentence (None if it ends
+    properly): a small model stopped by its token limit leaves half a word ("... for gout [T1]. Col")."""
+    stripped = text.rstrip()
+    if not stripped or _FINISHED.search(stripped):
+        return text, None
+    last = sentences(stripped)[-1]
+    return stripped[:len(stripped) - len(last)].rstrip(), last
+
+
 def unsupported_sentences(text: str, linker: Linker, supported_ids: Iterable[str],
                           evidence_text: str) -> list[str]:
     """Sentences that name a drug or disease (linked in the sentence) whose id is not among ``supported_ids`` and
@@ -103,6 +117,17 @@ _CUE_CLASH = {"causes": {Relation.TREATS, Relation.PALLIATES, Relation.INDICATED
               "helps": {Relation.CAUSES_SIDE_EFFECT}}
 
 
+#: a negation in a clause's last part ("My sources do not say that X treats Y [T1]"): a denial cannot cite a fact
+_NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|without|cannot)\b|n't\b", re.I)
+DENIED = "denied"  # what ``check_markers`` reports as missing when a clause denies the fact it cites
+
+
+def _denies(clause: str) -> bool:
+    """Whether the clause's last part (after its last ``,;:``) holds a negation: "do not stop it; it can cause
+    nausea [T1]" affirms, "my sources do not say that it treats gout [T1]" denies."""
+    return bool(_NEGATION.search(re.split(r"[,;:]", clause)[-1]))
+
+
 def _last_cue(text: str) -> str | None:
     """"causes" or "helps", whichever of the two kinds of cue comes last in ``text``, or None."""
     found = [(m.start(), kind) for kind, cue in _CUES.items() for m in cue.finditer(text)]
@@ -125,13 +150,16 @@ def check_markers(sentences_: Iterable[str], triples: Mapping[str, Triple], seed
     marker is dropped whole: that claim was pinned on facts that do not state it. A fact between two seeds
     needs its object named ("metformin can cause nausea [T1]", not "... stomach pain [T1]"). The relation is
     checked by the sentence's last cue before the marker: "can cause" does not fit a ``treats`` fact, nor
-    "helps" a side effect. Passage markers are not checked here."""
+    "helps" a side effect. A clause that denies ("my sources do not say that allopurinol treats gout [T1]")
+    states no fact, so no triple marker fits it (reported as ``DENIED``). Passage markers are not checked here."""
     seeds = set(seeds)
 
     def states(clause: str, cue: str | None, triple: Triple) -> str | None:
-        """What the clause fails to state of ``triple``: the first end it should name and does not, or the
-        relation when the sentence's last cue says the opposite ("can cause" on a "treats" fact); None if it
-        states it."""
+        """What the clause fails to state of ``triple``: ``DENIED`` when it is a denial, the first end it should
+        name and does not, or the relation when the sentence's last cue says the opposite ("can cause" on a
+        "treats" fact); None if it states it."""
+        if _denies(clause):
+            return DENIED
         if cue is not None and triple.predicate in _CUE_CLASH[cue]:
             return str(triple.predicate.value)
         ends = (triple.subject, triple.object)

@@ -17,6 +17,7 @@ from assistant.literature import IndexConfig, LiteratureIndex, build_index
 from assistant.types import Answer, Audience
 from kg.vocab import Relation
 
+LEFT_OUT = "(I left out 1 sentence(s) that my sources do not back up.)"  # the patient note on removed sentences
 PASSAGES = Path(__file__).parent / "fixtures" / "literature" / "passages.jsonl.gz"
 
 
@@ -89,7 +90,7 @@ def test_sentence_naming_an_unsupported_disease_is_removed(parts):
     reply = "Metformin can cause nausea [T1]. Metformin also cures asthma."
     answer = assistant(parts, reply).answer("is nausea a side effect of metformin?")
     assert answer.unsupported == ("Metformin also cures asthma.",)
-    assert "asthma" not in answer.text.split("\n\n")[0] and "removed" in answer.text
+    assert "asthma" not in answer.text.split("\n\n")[0] and LEFT_OUT in answer.text
     assert any(f.startswith("unsupported sentence removed") for f in answer.flags)
 
 
@@ -171,7 +172,7 @@ def test_a_marker_on_a_fact_the_sentence_does_not_state_is_replaced_or_removed(p
     shown = answer.text.split("\n\n")[0]
     assert shown == ("Metformin can cause diarrhoea [T1]. It can cause hypoglycaemia [T2]. "
                      "Some people get headaches [T6].")  # "headaches" links to Headache: kept
-    assert answer.unsupported == ("It can cause stomach pain [T3].",) and "removed" in answer.text
+    assert answer.unsupported == ("It can cause stomach pain [T3].",) and LEFT_OUT in answer.text
     assert [c.marker for c in answer.citations] == ["T1", "T2", "T6"]
     assert "re-cited: T2 -> T1 (the clause states T1's fact)" in answer.flags
     assert [f for f in answer.flags if f.startswith("miscited marker")] == [
@@ -186,3 +187,13 @@ def test_a_repeated_sentence_is_shown_once(parts):
     answer = assistant(parts, reply).answer("is nausea a side effect of metformin?")
     assert answer.text.split("\n\n")[0] == "Metformin can cause nausea [T1]. Drink water."
     assert answer.flags.count("repeated sentence removed: Metformin can cause nausea [T1].") == 1
+
+
+def test_a_denial_citing_a_fact_and_an_unfinished_sentence_are_removed(parts):
+    # T1 metformin - diarrhoea; the reply denies it, then the token limit cuts a sentence mid-word
+    reply = "My sources do not say that metformin can cause diarrhoea [T1]. It can cause diarrhoea [T1]. Metfor"
+    answer = assistant(parts, reply).answer("what are the side effects of metformin?")
+    assert answer.text.split("\n\n")[0] == "It can cause diarrhoea [T1]."
+    assert answer.unsupported == ("My sources do not say that metformin can cause diarrhoea [T1].",)
+    assert "miscited marker: T1 (the clause denies it)" in answer.flags
+    assert "unfinished sentence removed: Metfor" in answer.flags

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.citations import check_markers, neutralise, resolve, sentences, unsupported_sentences
+from assistant.citations import (
+    DENIED,
+    check_markers,
+    neutralise,
+    resolve,
+    sentences,
+    unfinished,
+    unsupported_sentences,
+)
 from assistant.evidence import build_evidence
 from assistant.linking import Linker
 from assistant.prompts import PromptError, PromptSet
@@ -133,3 +141,26 @@ def test_a_fact_between_two_seeds_needs_one_of_them_named():
                             mentions)
     assert checked.sentences == ("Metformin treats nausea [T1].",)
     assert checked.dropped == ("Metformin treats stomach pain [T1].",)
+
+
+def test_a_denial_cannot_cite_the_fact_it_denies():
+    triples = {"T1": triple(1, obj="D1")}  # metformin treats disease 1
+    named = {"D1": "disease 1", "DRUGBANK:DB00331": "metformin"}
+
+    def mentions(sentence: str, entity_id: str) -> bool:
+        return named[entity_id] in sentence
+
+    checked = check_markers(["My sources do not say that metformin is used to treat disease 1 [T1].",
+                             "Do not stop it on your own; metformin is used to treat disease 1 [T1]."],
+                            triples, ["DRUGBANK:DB00331"], mentions)
+    assert checked.dropped == ("My sources do not say that metformin is used to treat disease 1 [T1].",)
+    assert checked.removed == (("T1", DENIED),)
+    assert checked.sentences == ("Do not stop it on your own; metformin is used to treat disease 1 [T1].",)
+
+
+def test_an_unfinished_last_sentence_is_cut():
+    assert unfinished("It treats gout [T1]. Colchicine is recorded as a treatment for prim") == (
+        "It treats gout [T1].", "Colchicine is recorded as a treatment for prim")
+    assert unfinished("Sertral") == ("", "Sertral")
+    for finished in ("It treats gout [T1].", "It treats gout [T1]", "Is it? Yes (see [P1])", ""):
+        assert unfinished(finished) == (finished, None)
