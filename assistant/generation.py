@@ -224,13 +224,15 @@ class LlamaCppGenerator:
         prompt = self._formatter(messages=messages).prompt
         _check_fits(len(self.llm.tokenize(prompt.encode(), add_bos=False, special=True)), config,
                     self.context_window)
-        with self._lock, closing(self.llm.create_chat_completion(
-                messages=messages, max_tokens=config.max_new_tokens, temperature=config.temperature,
-                top_p=config.top_p, top_k=0, repeat_penalty=1.0,  # as transformers: nucleus only, no penalty
-                stop=list(config.stop), seed=config.seed, stream=True)) as chunks:
-            for chunk in chunks:
-                if text := chunk["choices"][0]["delta"].get("content"):
-                    yield text
+        with self._lock:
+            self.llm.reset()  # no reuse of the last call's cached prefix: it shifts the logits, and greedy must repeat
+            with closing(self.llm.create_chat_completion(
+                    messages=messages, max_tokens=config.max_new_tokens, temperature=config.temperature,
+                    top_p=config.top_p, top_k=0, repeat_penalty=1.0,  # as transformers: nucleus only, no penalty
+                    stop=list(config.stop), seed=config.seed, stream=True)) as chunks:
+                for chunk in chunks:
+                    if text := chunk["choices"][0]["delta"].get("content"):
+                        yield text
 
     def generate(self, messages: list[dict[str, str]], config: GenerationConfig) -> str:
         return "".join(self.stream(messages, config))
