@@ -432,9 +432,10 @@ class Assistant:
         kept = [s for s in sentences(resolved.text) if s not in unsupported]
         flags += [f"unsupported sentence removed: {s}" for s in unsupported]
         checked = check_markers(kept, block.triples, seeds, self._mentions())
-        flags += [f"miscited marker: {m} (" + ("the clause denies it" if end == DENIED else "the clause does not "
-                  f"state {self.kg.name(end) if ':' in end else 'a ' + end + ' fact'}") + ")"
-                  for m, end in checked.removed]
+        for marker, end in checked.removed:  # end: an entity id, a relation, or DENIED
+            why = ("denies it" if end == DENIED else
+                   f"does not state {self.kg.name(end) if ':' in end else 'a ' + end + ' fact'}")
+            flags.append(f"miscited marker: {marker} (the clause {why})")
         flags += [f"re-cited: {wrong} -> {right} (the clause states {right}'s fact)"
                   for wrong, right in checked.recited]
         flags += [f"miscited sentence removed: {s}" for s in checked.dropped]

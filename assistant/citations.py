@@ -155,11 +155,9 @@ def check_markers(sentences_: Iterable[str], triples: Mapping[str, Triple], seed
     seeds = set(seeds)
 
     def states(clause: str, cue: str | None, triple: Triple) -> str | None:
-        """What the clause fails to state of ``triple``: ``DENIED`` when it is a denial, the first end it should
-        name and does not, or the relation when the sentence's last cue says the opposite ("can cause" on a
-        "treats" fact); None if it states it."""
-        if _denies(clause):
-            return DENIED
+        """What the clause fails to state of ``triple``: the first end it should name and does not, or the
+        relation when the sentence's last cue says the opposite ("can cause" on a "treats" fact); None if it
+        states it."""
         if cue is not None and triple.predicate in _CUE_CLASH[cue]:
             return str(triple.predicate.value)
         ends = (triple.subject, triple.object)
@@ -181,18 +179,19 @@ def check_markers(sentences_: Iterable[str], triples: Mapping[str, Triple], seed
             plain = _BRACKET.sub("", clause)
             cue = _last_cue(_BRACKET.sub("", sentence[:match.start(2)]))
             markers = re.findall(r"\[([TP]\d+)\]", run)
+            denied = _denies(plain)  # a denial states no fact: no marker fits it, none is looked for
             shown: list[str] = []
             for marker in markers:
                 if marker not in triples:  # a passage: kept as it is
                     shown.append(marker)
                     continue
-                missing = states(plain, cue, triples[marker])
+                missing = DENIED if denied else states(plain, cue, triples[marker])
                 if missing is None:
                     shown.append(marker)
                     continue
                 removed.append((marker, missing))
-                better = next((m for m, t in triples.items()
-                               if m not in markers and m not in shown and states(plain, cue, t) is None), None)
+                better = None if denied else next((m for m, t in triples.items() if m not in markers
+                                                   and m not in shown and states(plain, cue, t) is None), None)
                 if better is not None:
                     recited.append((marker, better))
                     shown.append(better)
