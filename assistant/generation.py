@@ -194,8 +194,9 @@ def _check_fits(prompt_tokens: int, config: GenerationConfig, context_window: in
 class LlamaCppGenerator:
     """The GGUF run by llama-cpp-python, quantised as shipped; ``threads`` None: one per core. Calls are
     serialised, as one ``Llama`` context cannot decode two prompts at once: a stream holds the model until it is
-    exhausted or closed. llama-cpp-python reuses the cached prefix of the previous prompt, so a fixed system
-    prompt and instructions placed before the evidence are not recomputed."""
+    exhausted or closed. The system prompt's cached state is kept between calls and everything after it is
+    evaluated afresh: reusing whatever prefix the last prompt happened to share would split the evaluation at a
+    different point each time, which shifts the logits of a near-tie, and greedy decoding must repeat."""
 
     def __init__(self, path: Path | None = None, n_ctx: int = DEFAULT_N_CTX, threads: int | None = None) -> None:
         _require("llama_cpp", "pip install llama-cpp-python  # compiles llama.cpp: about 10 minutes on 2 cores")
@@ -222,17 +223,33 @@ class LlamaCppGenerator:
     def stream(self, messages: list[dict[str, str]], config: GenerationConfig) -> Iterator[str]:
         check_messages(messages)
         prompt = self._formatter(messages=messages).prompt
-        _check_fits(len(self.llm.tokenize(prompt.encode(), add_bos=False, special=True)), config,
-                    self.context_window)
+        tokens = self._tokenize(prompt)  # as create_chat_completion tokenises it
+        _check_fits(len(tokens), config, self.context_window)
+        anchor = self._system_prefix(prompt, messages, tokens)
         with self._lock:
-            self.llm.reset()  # no reuse of the last call's cached prefix: it shifts the logits, and greedy must repeat
-            with closing(self.llm.create_chat_completion(
-                    messages=messages, max_tokens=config.max_new_tokens, temperature=config.temperature,
+            if list(self.llm.input_ids[:min(self.llm.n_tokens, len(anchor))]) == anchor:
+                self.llm.n_tokens = len(anchor)  # keep the system prompt's cache; generate drops the rest
+            else:
+                self.llm.reset()
+                self.llm.eval(anchor)
+            with closing(self.llm.create_completion(
+                    prompt=tokens, max_tokens=config.max_new_tokens, temperature=config.temperature,
                     top_p=config.top_p, top_k=0, repeat_penalty=1.0,  # as transformers: nucleus only, no penalty
-                    stop=list(config.stop), seed=config.seed, stream=True)) as chunks:
+                    stop=[*config.stop, self._formatter.eos_token], seed=config.seed, stream=True)) as chunks:
                 for chunk in chunks:
-                    if text := chunk["choices"][0]["delta"].get("content"):
+                    if text := chunk["choices"][0]["text"]:
                         yield text
+
+    def _tokenize(self, prompt: str) -> list[int]:
+        return self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+
+    def _system_prefix(self, prompt: str, messages: list[dict[str, str]], tokens: list[int]) -> list[int]:
+        """The prompt's tokens up to the end of the system message: the part that stays cached between calls. Empty
+        where there is no system message or its tokens are not a prefix of the whole prompt's."""
+        if not messages or messages[0]["role"] != "system" or (at := prompt.find(messages[0]["content"])) < 0:
+            return []
+        prefix = self._tokenize(prompt[:at + len(messages[0]["content"])])
+        return prefix if tokens[:len(prefix)] == prefix and len(prefix) < len(tokens) else []
 
     def generate(self, messages: list[dict[str, str]], config: GenerationConfig) -> str:
         return "".join(self.stream(messages, config))

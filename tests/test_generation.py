@@ -292,6 +292,9 @@ def test_real_model_greedy_answer_with_a_stop_sequence(local_generator):
     messages = user(EVIDENCE_PROMPT)
     full = local_generator.generate(messages, GenerationConfig(max_new_tokens=30))
     assert full == local_generator.generate(messages, GenerationConfig(max_new_tokens=30)), "greedy must repeat"
+    # a prompt sharing most of this one's prefix in between must not change it (llama.cpp's prefix cache)
+    local_generator.generate(user(EVIDENCE_PROMPT.replace("Metformin lowers", "It lowers")), GREEDY)
+    assert full == local_generator.generate(messages, GenerationConfig(max_new_tokens=30)), "greedy must repeat"
     words = full.split()
     assert len(words) >= 4, full
     stop = " " + words[2]  # cut before the third word
