@@ -28,7 +28,10 @@ pieces as they come, then the final ``Answer``; ``answer`` returns only the ``An
   clause that names every end of its triple that is not one of the question's seeds, and whose cue words
   ("can cause", "helps") fit the triple's relation (``citations.check_markers``): a marker on a fact the clause
   does not state is replaced by the marker of the evidence triple the clause does state, or removed, and a
-  sentence left with none of its markers is removed as unsupported too.
+  sentence left with none of its markers is removed as unsupported too. A sentence saying the sources lack a
+  fact the evidence holds ("My sources do not say that lisinopril can cause dry cough" beside that very triple,
+  ``citations.contradicted``) is removed, counted as unsupported, and the fact is stated after the answer as the
+  evidence states it ("Correction: my sources do say this: ..."), without a marker: the model did not cite it.
 """
 
 from __future__ import annotations
@@ -44,7 +47,9 @@ from typing import TYPE_CHECKING
 from assistant.citations import (
     DENIED,
     check_markers,
+    contradicted,
     names,
+    negates,
     neutralise,
     resolve,
     sentences,
@@ -128,11 +133,12 @@ def asked_relations(question: str) -> tuple[Relation, ...]:
 
 def attribute(sentences_: list[str], block: EvidenceBlock, most: int = 2) -> tuple[list[str], list[str]]:
     """Post-hoc attribution: a sentence without a marker that names both ends of an evidence triple (its subject
-    and object names, whole words) gets that triple's marker, at most ``most`` per sentence. Small models state
-    the fact and forget the marker; the fact is still checkable. Returns the sentences and the markers added."""
+    and object names, whole words) and holds no negation gets that triple's marker, at most ``most`` per
+    sentence. Small models state the fact and forget the marker; the fact is still checkable. Returns the
+    sentences and the markers added."""
     out, added = [], []
     for sentence in sentences_:
-        if re.search(r"\[[TP]\d+\]", sentence):
+        if re.search(r"\[[TP]\d+\]", sentence) or negates(sentence):  # "X is not known to treat Y" states no fact
             out.append(sentence)
             continue
         found = [marker for marker, t in block.triples.items()
@@ -431,7 +437,13 @@ class Assistant:
         unsupported = unsupported_sentences(resolved.text, self.linker, block.entity_ids(), evidence_text)
         kept = [s for s in sentences(resolved.text) if s not in unsupported]
         flags += [f"unsupported sentence removed: {s}" for s in unsupported]
-        checked = check_markers(kept, block.triples, seeds, self._mentions())
+        mentions = self._mentions()
+        denied = contradicted(kept, block.triples, seeds, mentions)
+        flags += [f"contradicted sentence removed: {s} ({marker} states it)" for s, marker in denied]
+        corrections = list(dict.fromkeys(block.triples[marker] for _, marker in denied))
+        unsupported = [*unsupported, *(s for s, _ in denied)]
+        kept = [s for s in kept if s not in unsupported]
+        checked = check_markers(kept, block.triples, seeds, mentions)
         for marker, end in checked.removed:  # end: an entity id, a relation, or DENIED
             why = ("denies it" if end == DENIED else
                    f"does not state {self.kg.name(end) if ':' in end else 'a ' + end + ' fact'}")
@@ -456,12 +468,19 @@ class Assistant:
         parts = [text] if text else []
         if unsupported:
             parts.append(self.prompts.message("removed", audience, count=len(unsupported)))
-        if not cited:  # list what the model was given, without markers: they are not citations of the text
+        def listed(triples) -> list[str]:  # without markers: they are not citations of the text
+            return [plain(t) if audience is Audience.PATIENT else f"{t.render()} — {t.licence}" for t in triples]
+
+        if corrections:  # a denied fact the evidence holds is stated as the evidence states it
+            parts.append(self.prompts.message("contradicted", audience) + "\n"
+                         + "\n".join(f"• {line}" for line in listed(corrections)))
+        if not cited:  # list what the model was given
             flags.append("uncited")
-            listing = [plain(t) if audience is Audience.PATIENT else f"{t.render()} — {t.licence}"
-                       for t in block.triples.values()]
+            listing = listed(t for t in block.triples.values() if t not in corrections)
             listing += [f"{p.title} ({p.source})" for p in block.passages.values()]
-            parts.append(self.prompts.message("uncited", audience) + "\n" + "\n".join(f"• {line}" for line in listing))
+            if listing:
+                parts.append(self.prompts.message("uncited", audience) + "\n"
+                             + "\n".join(f"• {line}" for line in listing))
         disclaimer = self.prompts.message("disclaimer", audience)
         if disclaimer:
             parts.append(disclaimer)

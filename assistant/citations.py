@@ -122,6 +122,11 @@ _NEGATION = re.compile(r"\b(?:not|no|never|neither|nor|without|cannot)\b|n't\b",
 DENIED = "denied"  # what ``check_markers`` reports as missing when a clause denies the fact it cites
 
 
+def negates(sentence: str) -> bool:
+    """Whether the sentence holds a negation anywhere ("not", "no", "never", "n't", ...)."""
+    return bool(_NEGATION.search(sentence))
+
+
 def _denies(clause: str) -> bool:
     """Whether the clause's last part (after its last ``,;:``) holds a negation: "do not stop it; it can cause
     nausea [T1]" affirms, "my sources do not say that it treats gout [T1]" denies."""
@@ -136,6 +141,56 @@ def _last_cue(text: str) -> str | None:
 
 #: a clause and the run of markers closing it: "Metformin can cause nausea [T1][T4]" -> ("Metformin ...", "[T1][T4]")
 _CLAUSE = re.compile(r"(.*?)((?:\s*\[[TP]\d+\])+)", re.DOTALL)
+
+
+def _states(clause: str, cue: str | None, triple: Triple, seeds: set[str],
+            mentions: Callable[[str, str], bool]) -> str | None:
+    """What ``clause`` fails to state of ``triple``: the first end it should name and does not, or the relation
+    when the clause's last cue says the opposite ("can cause" on a "treats" fact); None if it states it."""
+    if cue is not None and triple.predicate in _CUE_CLASH[cue]:
+        return str(triple.predicate.value)
+    ends = (triple.subject, triple.object)
+    missing = next((end for end in ends if end not in seeds and not mentions(clause, end)), None)
+    if missing is None and all(end in seeds for end in ends) and not mentions(clause, triple.object):
+        return triple.object  # a fact between two seeds still needs its object named ("nausea [T1]")
+    return missing
+
+
+#: a sentence saying the sources lack a fact: "My sources do not say that ...", "the evidence does not list ...",
+#: "there is no evidence that ..."
+_SOURCES_DENY = re.compile(
+    r"\b(?:sources?|evidence|knowledge graph|literature|records?|data)\b[^.;:!?]*?"
+    r"\b(?:do(?:es)?\s+not|do(?:es)?n[’']t|never|cannot|can't)\s+"
+    r"(?:say|mention|show|list|state|report|include|support|suggest|link)\w*"
+    r"|\bno (?:evidence|record|mention|information|data)\b", re.I)
+
+
+#: words that stand for an entity named earlier (the question's seed)
+_PRONOUN = re.compile(r"\b(?:it|its|they|them|this|these|that (?:medicine|drug|condition))\b", re.I)
+
+
+def contradicted(sentences_: Iterable[str], triples: Mapping[str, Triple], seeds: Iterable[str],
+                 mentions: Callable[[str, str], bool]) -> list[tuple[str, str]]:
+    """Sentences that say the sources lack a fact the evidence holds, each with the marker of that fact: "My
+    sources do not say that lisinopril can cause dry cough" beside ``[T1] Lisinopril — causes side effect — Dry
+    cough``. What follows the denial must state the triple as ``check_markers`` requires of a cited clause (its
+    ends named, no clashing cue), so "... do not say that it treats nausea" does not contradict
+    a side effect. A small model that learnt "My sources do not say ..." for the facts the evidence lacks also
+    writes it for facts it holds; shown, that would deny a documented fact. A seed may stay implicit only behind
+    a pronoun: "... do not say that diatrizoate can cause fever" does not deny "diatrizoate causes malaria" when
+    malaria is the question's seed."""
+    seeds = set(seeds)
+    found = []
+    for sentence in sentences_:
+        if (denial := _SOURCES_DENY.search(sentence)) is None:
+            continue
+        claim = _BRACKET.sub("", re.split(r"[;:]", sentence[denial.end():])[0])
+        cue = _last_cue(claim)
+        implicit = seeds if _PRONOUN.search(claim) else set()  # "... that it can cause nausea": "it" is a seed
+        marker = next((m for m, t in triples.items() if _states(claim, cue, t, implicit, mentions) is None), None)
+        if marker is not None:
+            found.append((sentence, marker))
+    return found
 
 
 def check_markers(sentences_: Iterable[str], triples: Mapping[str, Triple], seeds: Iterable[str],
@@ -155,16 +210,7 @@ def check_markers(sentences_: Iterable[str], triples: Mapping[str, Triple], seed
     seeds = set(seeds)
 
     def states(clause: str, cue: str | None, triple: Triple) -> str | None:
-        """What the clause fails to state of ``triple``: the first end it should name and does not, or the
-        relation when the sentence's last cue says the opposite ("can cause" on a "treats" fact); None if it
-        states it."""
-        if cue is not None and triple.predicate in _CUE_CLASH[cue]:
-            return str(triple.predicate.value)
-        ends = (triple.subject, triple.object)
-        missing = next((end for end in ends if end not in seeds and not mentions(clause, end)), None)
-        if missing is None and all(end in seeds for end in ends) and not mentions(clause, triple.object):
-            return triple.object  # a fact between two seeds still needs its object named ("nausea [T1]")
-        return missing
+        return _states(clause, cue, triple, seeds, mentions)
 
     kept, removed, recited, dropped = [], [], [], []
     for sentence in sentences_:

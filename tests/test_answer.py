@@ -161,6 +161,9 @@ def test_a_fact_stated_without_its_marker_is_attributed(parts):
     assert answer.text.startswith("Yes, metformin can cause nausea [T1].")
     assert [c.marker for c in answer.citations] == ["T1"] and "uncited" not in answer.flags
     assert any(f.startswith("attributed: T1") for f in answer.flags)
+    # a sentence with a negation is not pinned on a fact, even one naming both its ends
+    denial = assistant(parts, "Metformin is not known to treat nausea.").answer("is nausea a side effect of metformin?")
+    assert "[T1]" not in denial.text and "uncited" in denial.flags
 
 
 
@@ -190,10 +193,26 @@ def test_a_repeated_sentence_is_shown_once(parts):
 
 
 def test_a_denial_citing_a_fact_and_an_unfinished_sentence_are_removed(parts):
-    # T1 metformin - diarrhoea; the reply denies it, then the token limit cuts a sentence mid-word
-    reply = "My sources do not say that metformin can cause diarrhoea [T1]. It can cause diarrhoea [T1]. Metfor"
+    # T1 metformin - diarrhoea; the reply cites T1 on a denial (of a use, so not of T1's fact), then the token
+    # limit cuts a sentence mid-word
+    reply = "My sources do not say that it helps diarrhoea [T1]. It can cause diarrhoea [T1]. Metfor"
     answer = assistant(parts, reply).answer("what are the side effects of metformin?")
     assert answer.text.split("\n\n")[0] == "It can cause diarrhoea [T1]."
-    assert answer.unsupported == ("My sources do not say that metformin can cause diarrhoea [T1].",)
+    assert answer.unsupported == ("My sources do not say that it helps diarrhoea [T1].",)
     assert "miscited marker: T1 (the clause denies it)" in answer.flags
     assert "unfinished sentence removed: Metfor" in answer.flags
+
+
+def test_a_denial_of_a_fact_the_evidence_holds_is_removed_and_the_fact_stated(parts):
+    # T1 is metformin - nausea: the small model learnt "My sources do not say ..." and wrote it for a fact it had
+    reply = "My sources do not say that metformin can cause nausea. It can cause diarrhoea [T2]."
+    answer = assistant(parts, reply).answer("is nausea a side effect of metformin?")
+    shown = answer.text.split("\n\n")
+    assert shown[0] == "It can cause diarrhoea [T2]."
+    assert answer.unsupported == ("My sources do not say that metformin can cause nausea.",)
+    assert "contradicted sentence removed: My sources do not say that metformin can cause nausea. (T1 states it)" \
+        in answer.flags
+    assert shown[2] == "Correction: my sources do say this:\n• Metformin can cause nausea (SIDER)."
+    clinician = assistant(parts, reply).answer("is nausea a side effect of metformin?", audience="clinician")
+    assert "Correction: a removed sentence denied what the evidence states:\n• Metformin — causes side effect — " \
+        "Nausea" in clinician.text

@@ -7,6 +7,7 @@ import pytest
 from assistant.citations import (
     DENIED,
     check_markers,
+    contradicted,
     neutralise,
     resolve,
     sentences,
@@ -156,6 +157,30 @@ def test_a_denial_cannot_cite_the_fact_it_denies():
     assert checked.dropped == ("My sources do not say that metformin is used to treat disease 1 [T1].",)
     assert checked.removed == (("T1", DENIED),)
     assert checked.sentences == ("Do not stop it on your own; metformin is used to treat disease 1 [T1].",)
+
+
+def test_a_sentence_saying_the_sources_lack_a_fact_they_hold_is_found():
+    triples = {"T1": triple(1, obj="D1"),  # metformin treats disease 1
+               "T2": Triple("t2", "DRUGBANK:DB00331", Relation.CAUSES_SIDE_EFFECT, "D2", "metformin", "nausea",
+                            ("SIDER",), "4.1", "CC BY-NC-SA 4.0", Curation.DATABASE),
+               "T3": triple(3, subject="C9", obj="D1")}  # other drug treats disease 1
+    named = {"D1": "disease 1", "D2": "nausea", "DRUGBANK:DB00331": "metformin", "C9": "other drug"}
+
+    def mentions(sentence: str, entity_id: str) -> bool:
+        return named[entity_id] in sentence
+
+    seeds = ["DRUGBANK:DB00331", "D1"]
+    found = contradicted(["My sources do not say that it can cause nausea.",  # the seed may stay implicit
+                          "The evidence doesn't list disease 1 as a use of metformin [T1].",
+                          "My sources do not say that metformin treats nausea.",  # a side effect, not a use
+                          "My sources do not say that it can cause fever.",  # not in the evidence: a true denial
+                          "Metformin does not cure disease 1, but it helps [T1].",  # no denial of the sources
+                          "My sources do not say that other drug is used for fever.",  # a seed stays implicit
+                          # only behind a pronoun: this does not deny T3 (other drug treats disease 1)
+                          "There is no evidence that it causes nausea; ask your doctor."], triples, seeds, mentions)
+    assert found == [("My sources do not say that it can cause nausea.", "T2"),
+                     ("The evidence doesn't list disease 1 as a use of metformin [T1].", "T1"),
+                     ("There is no evidence that it causes nausea; ask your doctor.", "T2")]
 
 
 def test_an_unfinished_last_sentence_is_cut():
