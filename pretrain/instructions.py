@@ -445,7 +445,8 @@ class InstructionConfig:
 
     n: int = 3000
     seed: int = 0
-    abstain: float = 0.22
+    abstain: float = 0.12  # 0.22 drew two "no" for each "yes" to "is Y a side effect of X?" (357 to 178): the
+    # model then denied facts its evidence held
     follow_up: float = 0.12
     batch: int = 200
 
@@ -671,6 +672,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="directory for the .jsonl files and manifest")
     parser.add_argument("--n", type=int, default=3000, help="number of examples")
     parser.add_argument("--seed", type=int, default=0, help="seed of the question sampling")
+    parser.add_argument("--abstain", type=float, default=InstructionConfig.abstain, help="share of abstentions")
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="the built KG")
     parser.add_argument("--split", type=Path, help="a saved edge split (python -m pretrain.data); "
                                                    "default: split_edges(kg, --split-seed)")
@@ -681,7 +683,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     assistant = Assistant.open(generator=PromptOnlyGenerator.load(), kg_data_dir=args.data_dir)
     split = EdgeSplit.load(args.split, assistant.kg) if args.split else split_edges(assistant.kg, args.split_seed)
-    config = InstructionConfig(n=args.n, seed=args.seed)
+    config = InstructionConfig(n=args.n, seed=args.seed, abstain=args.abstain)
     built = build_examples(assistant, split, config)
     manifest = write(args.out, built, assistant.kg, split, config, time.perf_counter() - started)
     log.info("%d examples in %.0f s: %s", manifest["examples"], manifest["seconds"],

@@ -89,7 +89,7 @@ def test_targets_cite_only_their_block_and_only_asked_relations(bot, built):
 
 def test_abstentions_say_the_sources_do_not_cover_it(built):
     abstentions = [e for e in built.examples if e.kind == "abstain"]
-    assert len(abstentions) == round(0.22 * 40)
+    assert len(abstentions) == round(InstructionConfig.abstain * 40)
     for example in abstentions:
         assert re.search(r"do not say|do not list|does not report|records no|lists no", example.target)
         if example.audience is Audience.PATIENT:
