@@ -30,8 +30,9 @@ pieces as they come, then the final ``Answer``; ``answer`` returns only the ``An
   does not state is replaced by the marker of the evidence triple the clause does state, or removed, and a
   sentence left with none of its markers is removed as unsupported too. A sentence saying the sources lack a
   fact the evidence holds ("My sources do not say that lisinopril can cause dry cough" beside that very triple,
-  ``citations.contradicted``) is removed, counted as unsupported, and the fact is stated after the answer as the
-  evidence states it ("Correction: my sources do say this: ..."), without a marker: the model did not cite it.
+  ``citations.contradicted``) is removed, counted as unsupported, and, unless the answer cites it elsewhere, the
+  fact is stated after the answer as the evidence states it ("Correction: my sources do say this: ..."), without
+  a marker: the model did not cite it.
 """
 
 from __future__ import annotations
@@ -440,7 +441,6 @@ class Assistant:
         mentions = self._mentions()
         denied = contradicted(kept, block.triples, seeds, mentions)
         flags += [f"contradicted sentence removed: {s} ({marker} states it)" for s, marker in denied]
-        corrections = list(dict.fromkeys(block.triples[marker] for _, marker in denied))
         unsupported = [*unsupported, *(s for s, _ in denied)]
         kept = [s for s in kept if s not in unsupported]
         checked = check_markers(kept, block.triples, seeds, mentions)
@@ -463,15 +463,20 @@ class Assistant:
             else:
                 once[key] = sentence
         kept = list(once.values())
+        if kept and unsupported:  # "They do say ..." followed a denial that was removed: say who "they" are
+            kept[0] = re.sub(r"^They do say\b", "My sources do say", kept[0])
         text = " ".join(kept)
         cited = resolve(text, block.items).cited  # what the shown text still cites
         parts = [text] if text else []
         if unsupported:
             parts.append(self.prompts.message("removed", audience, count=len(unsupported)))
+
         def listed(triples) -> list[str]:  # without markers: they are not citations of the text
             return [plain(t) if audience is Audience.PATIENT else f"{t.render()} — {t.licence}" for t in triples]
 
-        if corrections:  # a denied fact the evidence holds is stated as the evidence states it
+        shown = {c.marker for c in cited}  # a denied fact the evidence holds is stated, unless the answer does
+        corrections = list(dict.fromkeys(block.triples[marker] for _, marker in denied if marker not in shown))
+        if corrections:
             parts.append(self.prompts.message("contradicted", audience) + "\n"
                          + "\n".join(f"• {line}" for line in listed(corrections)))
         if not cited:  # list what the model was given

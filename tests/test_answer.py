@@ -213,6 +213,12 @@ def test_a_denial_of_a_fact_the_evidence_holds_is_removed_and_the_fact_stated(pa
     assert "contradicted sentence removed: My sources do not say that metformin can cause nausea. (T1 states it)" \
         in answer.flags
     assert shown[2] == "Correction: my sources do say this:\n• Metformin can cause nausea (SIDER)."
+    cited = assistant(parts, reply.replace("diarrhoea [T2]", "nausea [T1]")).answer(
+        "is nausea a side effect of metformin?")
+    assert cited.text.startswith("It can cause nausea [T1].") and "Correction" not in cited.text  # stated already
+    they = assistant(parts, "My sources do not say that metformin can cause nausea. They do say that it can cause "
+                            "diarrhoea [T2].").answer("is nausea a side effect of metformin?")
+    assert they.text.startswith("My sources do say that it can cause diarrhoea [T2].")  # "they" lost its sentence
     clinician = assistant(parts, reply).answer("is nausea a side effect of metformin?", audience="clinician")
     assert "Correction: a removed sentence denied what the evidence states:\n• Metformin — causes side effect — " \
         "Nausea" in clinician.text
