@@ -37,6 +37,7 @@ pieces as they come, then the final ``Answer``; ``answer`` returns only the ``An
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -66,7 +67,7 @@ from assistant.triage import triage
 from assistant.types import Answer, Audience, EntityMention, Passage, Triage, Triple
 from kg.store import KnowledgeGraph
 from kg.subgraph import neighbourhood, paths
-from kg.vocab import SIGNATURES, EntityType, Relation
+from kg.vocab import SIGNATURES, SYMPTOM_RELATIONS, EntityType, Relation
 
 if TYPE_CHECKING:
     from assistant.generation import Generator
@@ -80,14 +81,18 @@ SEED_TYPES = frozenset({EntityType.DISEASE, EntityType.COMPOUND, EntityType.SYMP
 #: what the question asks about -> the relations ranked first
 INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), relations) for pattern, relations in (
-        (r"side[- ]?effects?|adverse|reactions?|make(?:s)? me|cause(?:s|d)? (?:me )?|safe",
+        (r"side[- ]?effects?|adverse|reactions?|(?:make|makes|made|give|gives|gave) (?:me|you)|cause(?:s|d)? (?:me )?|"
+         r"safe",
          (Relation.CAUSES_SIDE_EFFECT,)),
-        (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|manage\w*|"
+        (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|manage\w*|used (?:for|to)|"
          r"first[- ]line|pharmacotherapy|indicat\w*|what (?:can|should) i take|prescri\w*)\b",
          (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)),
         (r"\b(?:symptoms?|signs?|present\w*|phenotypes?|feel like|what happens)\b",
          (Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE)),
-        (r"\b(?:class|kind of (?:drug|medicine)|type of (?:drug|medicine)|group)\b", (Relation.IN_CLASS,)),
+        (r"\b(?:class|kind of|type of|group|SSRIs?|SNRIs?|NSAIDs?|inhibitors?|blockers?|agonists?|antagonists?|"
+         r"diuretics?|water pills?|antibiotics?|antibacterials?|antihistamines?|opioids?|statins?|macrolides?|"
+         r"penicillins?|steroids?|corticosteroids?|antidepressants?|anticoagulants?|blood thinners?)\b",
+         (Relation.IN_CLASS,)),
         (r"\b(?:genes?|genetic\w*|mutations?|inherit\w*|hereditary)\b", (Relation.ASSOCIATED_WITH_GENE,)),
         (r"\b(?:targets?|binds?|mechanism)\b", (Relation.BINDS_GENE,)),
         (r"\b(?:where|located|organ|body part)\b", (Relation.LOCATED_IN,)),
@@ -247,8 +252,7 @@ class Assistant:
         if check.urgent:  # the emergency message alone: the person should act, not read
             return fixed("triage", check.message, triage=check, flags=(f"triage: {check.category}",))
 
-        asked = asked_relations(question)
-        mentions, seeds, carried = self._link(question, history, asked)
+        mentions, seeds, carried, asked = self._link(question, history, asked_relations(question))
         t = lap("link", t)
         linked = {"mentions": mentions, "seeds": tuple(seeds), "asked": asked}
         if carried:
@@ -285,8 +289,8 @@ class Assistant:
         def final(text: str, more_flags: Sequence[str] = (), **fields) -> Answer:
             timings["total"] = round(time.perf_counter() - prepared.started, 4)
             return Answer(question=prepared.question, audience=prepared.audience, text=text, timings=timings,
-                          flags=(*prepared.flags, *more_flags), entities=prepared.mentions, triage=prepared.triage,
-                          **fields)
+                          flags=(*prepared.flags, *more_flags), entities=prepared.mentions, seeds=prepared.seeds,
+                          triage=prepared.triage, **fields)
 
         if prepared.situation:
             if prepared.situation != "empty":  # an empty question gets its prompt as the Answer only
@@ -316,11 +320,23 @@ class Assistant:
 
     # --- stages -----------------------------------------------------------------------------------
 
-    def _link(self, question: str, history: Sequence[Answer],
-              asked: tuple[Relation, ...]) -> tuple[tuple[EntityMention, ...], list[str], list[str]]:
-        """(mentions, seed ids, ids carried over from the previous turn). The relations asked say which types to
-        prefer: "what treats high blood pressure" wants the disease, not the HPO finding of the same name."""
-        earlier = [m.entity_id for answer in history[-2:] for m in answer.entities]
+    def _link(self, question: str, history: Sequence[Answer], asked: tuple[Relation, ...]
+              ) -> tuple[tuple[EntityMention, ...], list[str], list[str], tuple[Relation, ...]]:
+        """(mentions, seed ids, ids carried over from the previous turn, the relations asked). The relations asked
+        say which types to prefer: "what treats high blood pressure" wants the disease, not the HPO finding of
+        the same name. "Cause" with no drug in sight asks for a disease's symptoms ("does influenza cause
+        muscle aches?"), not for side effects: linked again for those."""
+        found = self._link_for(question, history, asked)
+        if Relation.CAUSES_SIDE_EFFECT in asked and not any(
+                self.kg.entity(e).type is EntityType.COMPOUND for seed in found[1] for e in self._concept(seed)):
+            swapped = [x for r in asked for x in (SYMPTOM_RELATIONS if r is Relation.CAUSES_SIDE_EFFECT else (r,))]
+            asked = tuple(dict.fromkeys(swapped))
+            found = self._link_for(question, history, asked)
+        return (*found, asked)
+
+    def _link_for(self, question: str, history: Sequence[Answer],
+                  asked: tuple[Relation, ...]) -> tuple[tuple[EntityMention, ...], list[str], list[str]]:
+        earlier = [e for answer in history[-2:] for e in (*answer.seeds, *(m.entity_id for m in answer.entities))]
         wanted = {t for relation in asked for t in SIGNATURES[relation]}
         mentions = self.linker.link(question, wanted or None, context_ids=earlier).mentions
         seeds = [self._same_concept(m.entity_id, wanted) for m in mentions
@@ -328,7 +344,9 @@ class Assistant:
         seeds = list(dict.fromkeys(seeds))[:self.config.max_seeds]
         carried: list[str] = []
         if history and (_ANAPHOR.search(question) or (not seeds and _HEALTH.search(question))):
-            previous = [m.entity_id for m in history[-1].entities if EntityType(m.entity_type) in SEED_TYPES]
+            last = history[-1]  # its seeds hold what it carried itself ("what is it used for?" -> omeprazole)
+            previous = [e for e in (last.seeds or tuple(m.entity_id for m in last.entities))
+                        if self.kg.entity(e).type in SEED_TYPES]
             carried = [e for e in dict.fromkeys(previous) if e not in seeds][:self.config.max_seeds - len(seeds)]
             seeds += carried
         return mentions, seeds, carried
@@ -349,12 +367,15 @@ class Assistant:
         return None
 
     def _same_concept(self, entity_id: str, wanted: set[EntityType]) -> str:
-        """The entity of a wanted type with the same name, if the linked one has a type the question does not
-        ask about: "what treats high blood pressure" links HPO's Hypertension (a finding), but treatments
-        are edges of the disease hypertension."""
+        """The entity of a wanted type for the same concept (``KnowledgeGraph.same_concept``) or with the same
+        name, if the linked one has a type the question does not ask about: "what treats high blood pressure"
+        links HPO's Hypertension (a finding), but treatments are edges of the disease hypertension."""
         entity = self.kg.entity(entity_id)
         if not wanted or entity.type in wanted:
             return entity_id
+        same = [e for e in self.kg.same_concept(entity_id) if self.kg.entity(e).type in wanted]
+        if same:  # the sources' own cross-references first, then a shared name
+            return max(same, key=lambda e: (self.kg.degree(e), e))
         for name in (entity.name, *entity.synonyms):
             same = [e for e in self.linker.dictionary.entries.get(name_key(name), ()) if e.entity_type in wanted]
             if same:
@@ -368,8 +389,13 @@ class Assistant:
         joined: list[Triple] = []
         for i, first in enumerate(seeds):
             for second in seeds[i + 1:]:
-                for path in paths(self.kg, first, second, max_hops=1, limit=4, relations=tuple(Relation)):
-                    joined += [t for t in path.triples if t not in joined]
+                # through each one's records in other sources too: "does malaria cause fever?" links SIDER's
+                # Malaria, but the symptom is an edge of DO's malaria
+                for a, b in itertools.product(self._concept(first), self._concept(second)):
+                    if a == b:
+                        continue
+                    for path in paths(self.kg, a, b, max_hops=1, limit=4, relations=tuple(Relation)):
+                        joined += [t for t in path.triples if t not in joined]
         # a finding ("nausea") next to a drug or disease is what is asked about, not a topic: its hundreds of
         # other drugs are noise, so only the drugs, diseases, classes and genes are expanded
         topics = [s for s in seeds if self.kg.entity(s).type not in (EntityType.SIDE_EFFECT, EntityType.SYMPTOM)]
@@ -383,6 +409,13 @@ class Assistant:
                 per_seed[seed] = per_seed.get(seed, 0) + 1
                 chosen.append(triple)
         return chosen[:self.config.triples]
+
+    def _concept(self, entity_id: str) -> tuple[str, ...]:
+        """The entity and its records in other sources: cross-referenced (``KnowledgeGraph.same_concept``) or
+        with the same preferred name (HPO's Palpitations, the symptom ontology's palpitation)."""
+        named = (e.entity_id for e in self.linker.dictionary.entries.get(name_key(self.kg.name(entity_id)), ())
+                 if e.kind == "name")
+        return tuple(dict.fromkeys((entity_id, *self.kg.same_concept(entity_id), *named)))
 
     def _passages(self, question: str, seeds: list[str]) -> list[Passage]:
         if self.literature is None or self.config.passages == 0:
@@ -402,8 +435,9 @@ class Assistant:
 
     def _mentions(self):
         """``mentions(sentence, entity_id)``: the sentence names the entity: its name or a synonym as whole words,
-        or a mention the linker finds there resolving to it or to a same-named entity of another source
-        ("stomach pain" -> the HPO finding, for SIDER's abdominal pain)."""
+        or a mention the linker finds there resolving to it, to a same-named entity of another source
+        ("stomach pain" -> the HPO finding, for SIDER's abdominal pain) or to its record in another source
+        ("diarrhea" -> HPO's Diarrhea, for SIDER's Diarrhoea: ``KnowledgeGraph.same_concept``)."""
         linked: dict[str, set[str]] = {}
 
         def mentions(sentence: str, entity_id: str) -> bool:
@@ -415,7 +449,8 @@ class Assistant:
                 found = self.linker.link(sentence).mentions
                 linked[sentence] = {m.entity_id for m in found} | {name_key(m.matched_name) for m in found} | {
                     name_key(self.kg.name(m.entity_id)) for m in found}
-            return entity_id in linked[sentence] or any(name_key(name) in linked[sentence] for name in written)
+            return (any(e in linked[sentence] for e in self._concept(entity_id))
+                    or any(name_key(name) in linked[sentence] for name in written))
 
         return mentions
 
@@ -435,7 +470,9 @@ class Assistant:
         resolved = resolve(finished, block.items)
         flags += [f"removed marker: {m}" for m in resolved.removed]
         evidence_text = block.text + "\n" + question
-        unsupported = unsupported_sentences(resolved.text, self.linker, block.entity_ids(), evidence_text)
+        seeds = tuple(dict.fromkeys(e for seed in seeds for e in self._concept(seed)))  # "it" is any record of one
+        supported = {e for entity_id in block.entity_ids() for e in self._concept(entity_id)}
+        unsupported = unsupported_sentences(resolved.text, self.linker, supported, evidence_text)
         kept = [s for s in sentences(resolved.text) if s not in unsupported]
         flags += [f"unsupported sentence removed: {s}" for s in unsupported]
         mentions = self._mentions()

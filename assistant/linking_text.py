@@ -55,8 +55,9 @@ def fold_token(token: str) -> str:
     """Lower-case, accent-free, singular form of one token (``"Allergies"`` -> ``"allergy"``).
 
     Rules: British spellings become American (``_BRITISH``); possessive ``'s`` is split off before this by
-    the tokeniser; ``-ies`` -> ``-y``; ``-sses``/``-xes``/``-ches``/``-shes`` -> drop ``es``; a final ``s`` is
-    dropped unless the word ends in one of ``_NOT_PLURAL`` or is at most 3 letters long.
+    the tokeniser; ``-ies`` -> ``-y``; ``-aches`` after a consonant -> ``-ache`` ("headaches"); ``-sses``/``-xes``/
+    ``-ches``/``-shes`` -> drop ``es``; a final ``s`` is dropped unless the word ends in one of ``_NOT_PLURAL`` or is
+    at most 3 letters long.
     """
     word = unicodedata.normalize("NFKD", token).encode("ascii", "ignore").decode().lower() or token.lower()
     if word in _NUMBERS:
@@ -68,6 +69,8 @@ def fold_token(token: str) -> str:
             word = pattern.sub(replacement, word)
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
+    if re.search(r"(?<![aeiou])aches$", word):  # "aches", "headaches": ache + s ("reaches", "coaches": below)
+        return word[:-1]
     if word.endswith(("sses", "xes", "ches", "shes")):
         return word[:-2]
     if word.endswith("s") and not word.endswith(_NOT_PLURAL):

@@ -80,6 +80,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()  # markers the text cites, in order of first use
     evidence: tuple[Citation, ...] = ()  # everything the prompt's evidence block held (cited or not)
     entities: tuple[EntityMention, ...] = ()
+    seeds: tuple[str, ...] = ()  # the ids the evidence was retrieved for: linked, or carried from an earlier turn
     triage: Triage | None = None
     abstained: bool = False  # the sources did not cover the question
     flags: tuple[str, ...] = ()  # e.g. "unsupported-entity: <sentence>", "uncited", "removed-marker: T99"

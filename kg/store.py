@@ -156,6 +156,31 @@ class KnowledgeGraph:
             degree=int(values[_DEGREE][0]),
         )
 
+    @functools.lru_cache(maxsize=1 << 14)  # noqa: B019 - a few reads per seed, asked again for every answer
+    def same_concept(self, entity_id: str) -> tuple[str, ...]:
+        """Entities of other sources that denote the same concept, by the sources' own cross-references: one
+        lists the other's id among its xrefs (HPO's Diarrhea -> SIDER's side effect ``UMLS:C0011991``, DO's
+        malaria -> SIDER's ``UMLS:C0024530``), or both list the same UMLS concept (DO's exanthem and HPO's Skin
+        rash -> ``UMLS:C0015230``). The KG keeps one node per source's record, so a question's "diarrhea" links
+        to one of them and the fact it asks about may hang on another. Sorted, ``entity_id`` excluded; empty
+        for an id the KG does not hold."""
+        try:
+            uri = entity_uri(entity_id)
+        except ValueError:
+            return ()
+        xrefs = {str(x) for x in self.graph.objects(uri, MEDKG.xref)}
+        found = set()
+        for xref in xrefs:  # the records it points at
+            try:
+                if self.graph.value(entity_uri(xref), RDF.type) is not None:
+                    found.add(xref)
+            except ValueError:  # SNOMEDCT:, ICD10CM:, ...: no entities of the KG
+                continue
+        for key in {entity_id, *(x for x in xrefs if x.startswith("UMLS:"))}:  # the records pointing at it
+            found.update(entity_curie(s) for s in self.graph.subjects(MEDKG.xref, Literal(key)))
+        found.discard(entity_id)
+        return tuple(sorted(found))
+
     def name(self, entity_id: str) -> str:
         """The preferred name (from the names table when local: no store read)."""
         if self.root is not None:

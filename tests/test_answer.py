@@ -56,6 +56,10 @@ def test_stream_yields_text_pieces_then_the_answer(parts):
 def test_relations_asked_come_first(parts):
     assert asked_relations("what are the side effects of metformin?") == (Relation.CAUSES_SIDE_EFFECT,)
     assert Relation.TREATS in asked_relations("what helps a migraine?")
+    assert Relation.TREATS in asked_relations("is sertraline used for depression?")
+    assert asked_relations("does benadryl make you drowsy") == (Relation.CAUSES_SIDE_EFFECT,)
+    assert Relation.IN_CLASS in asked_relations("is sertraline an SSRI?")
+    assert Relation.IN_CLASS in asked_relations("is hydrochlorothiazide a water pill?")
     answer = assistant(parts).answer("what are the symptoms of migraine?")
     assert answer.evidence[0].text.startswith("migraine — has")
 
@@ -102,6 +106,27 @@ def test_follow_up_resolves_to_the_earlier_turns_entity(parts):
     assert follow.evidence[0].text.startswith("Metformin — causes side effect")
     unrelated = bot.answer("what's the capital of France?", history=[first])
     assert unrelated.abstained and "out_of_scope" in unrelated.flags
+
+
+def test_a_follow_up_of_a_follow_up_keeps_the_carried_entity(parts):
+    bot = assistant(parts)
+    first = bot.answer("what is metformin used for?")
+    second = bot.answer("what about its side effects?", history=[first])
+    third = bot.answer("can it cause nausea?", history=[first, second])  # "it": carried by the second turn
+    assert second.seeds[0] == "DRUGBANK:DB00331" and "DRUGBANK:DB00331" in third.seeds
+    assert third.evidence[0].text.startswith("Metformin — causes side effect — Nausea")
+
+
+def test_cause_without_a_drug_asks_for_a_disease_symptom(parts):
+    answer = assistant(parts).answer("does asthma cause coughing?")  # not a side effect: no drug is named
+    assert answer.evidence[0].text.startswith("asthma — has symptom — Cough")
+
+
+def test_the_joining_fact_is_found_through_another_source_record(parts):
+    # seeds as the linker may leave them: HPO's Migraine (a finding) and SIDER's Nausea; the fact hangs on DO's
+    # migraine (which HPO's term cross-references) and HPO's Nausea (which lists SIDER's concept)
+    triples = assistant(parts)._triples(["HP:0002076", "UMLS:C0027497"], ())
+    assert (triples[0].subject, triples[0].object) == ("DOID:6364", "HP:0002018")
 
 
 def test_red_flag_gets_emergency_guidance_first_for_both_audiences(parts):

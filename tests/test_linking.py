@@ -48,6 +48,10 @@ def test_folding_is_the_same_for_names_and_text():
     assert name_key("Alzheimer's disease") == name_key("alzheimers diseases") == "alzheimer disease"
     assert [fold_token(w) for w in ("Allergies", "seizures", "diabetes", "two", "II")] == \
         ["allergy", "seizure", "diabetes", "2", "2"]
+    # "-aches" is "ache" + s ("muscle aches" is the lay synonym "Muscle ache"), unless "-each"/"-oach" + es
+    assert [fold_token(w) for w in ("aches", "headaches", "reaches", "coaches", "matches")] == \
+        ["ache", "headache", "reach", "coach", "match"]
+    assert name_key("muscle aches") == name_key("Muscle ache")
 
 
 def test_exact_and_normalised_matches(linker):

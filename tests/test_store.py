@@ -69,6 +69,15 @@ def test_hpo_term_merges_mesh_and_do_names(kg):
     assert kg.resolve("high blood pressure").id == "HP:0000822"
 
 
+def test_same_concept_follows_the_sources_cross_references(kg):
+    assert kg.same_concept("HP:0002018") == ("UMLS:C0027497",)  # HPO's Nausea lists SIDER's concept
+    assert kg.same_concept("UMLS:C0027497") == ("HP:0002018",)  # and back
+    assert kg.same_concept("HP:0002076") == ("DOID:6364",)  # HPO's Migraine and DO's migraine share a UMLS id
+    assert kg.same_concept("DOID:6364") == ("HP:0002076",)
+    assert kg.same_concept("DRUGBANK:DB00331") == ()  # no other record of metformin
+    assert kg.same_concept("HP:9999999") == () and kg.same_concept("not an id") == ()
+
+
 def test_unknown_entity_names_close_matches(kg):
     with pytest.raises(UnknownEntityError) as caught:
         kg.resolve("metfromin")
