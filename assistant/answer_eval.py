@@ -21,6 +21,9 @@ Metrics (pure functions of the outcomes; a ``Ratio`` of 0/0 is reported as n/a):
 * **gold-fact recall** = hits / eligible. Eligible: rows with expected ids that expect neither abstention nor
   triage. Hit: the answer cites a valid triple citation (kind ``"triple"``, in the evidence) whose triple, looked
   up by id in the KG, has its subject or object among the expected ids.
+* **gold fact in evidence** = rows with two or more expected ids (neither abstention nor triage) whose evidence
+  block holds a triple joining two of them / such rows: retrieval's share of the recall, measured apart from the
+  generator.
 * **unsupported-sentence rate** = ``len(Answer.unsupported)`` (removed sentences: an unsupported drug or disease,
   or a claim cited only to triples that do not state it) / sentences of ``Answer.text``, summed over the
   answers that neither abstained nor raised an urgent triage (canned messages would dilute the rate). Sentences
@@ -280,6 +283,21 @@ def gold_fact_recall(outcomes: Sequence[Outcome], kg: TripleLookup) -> Ratio:
     return Ratio(hits, total)
 
 
+def gold_fact_in_evidence(outcomes: Sequence[Outcome], kg: TripleLookup) -> Ratio:
+    """Rows asking about a pair of entities whose evidence block holds a triple joining them / such rows: whether
+    retrieval gave the generator the fact at all (a miss here is linking's or ranking's, not the model's)."""
+    hits = total = 0
+    for outcome in outcomes:
+        row, answer = outcome.row, outcome.answer
+        if len(row.expected_entity_ids) < 2 or row.expect_abstain or row.expect_triage:
+            continue
+        total += 1
+        expected = set(row.expected_entity_ids)
+        hits += any(item.kind == "triple" and {(t := kg.triple(item.id)).subject, t.object} <= expected
+                    for item in answer.evidence)
+    return Ratio(hits, total)
+
+
 def unsupported_sentence_rate(outcomes: Sequence[Outcome]) -> Ratio:
     """Flagged sentences / all sentences of the generated answers."""
     answers = [o.answer for o in outcomes if _generated(o.answer)]
@@ -350,6 +368,7 @@ class EvalReport:
     questions: int
     citation_validity: Ratio
     gold_fact_recall: Ratio
+    gold_fact_in_evidence: Ratio
     unsupported_sentences: Ratio
     abstention_accuracy: Ratio
     triage_recall: Ratio
@@ -366,8 +385,9 @@ def evaluate(outcomes: Sequence[Outcome], kg: TripleLookup) -> EvalReport:
         categories.append(CategoryResult(category, len(subset), abstention_accuracy(subset),
                                          gold_fact_recall(subset, kg), sum(1 for o in subset if _urgent(o.answer))))
     return EvalReport(len(outcomes), citation_validity(outcomes), gold_fact_recall(outcomes, kg),
-                      unsupported_sentence_rate(outcomes), abstention_accuracy(outcomes), triage_recall(outcomes),
-                      triage_false_alarm_rate(outcomes), patient_grade(outcomes), tuple(latency(outcomes)),
+                      gold_fact_in_evidence(outcomes, kg), unsupported_sentence_rate(outcomes),
+                      abstention_accuracy(outcomes), triage_recall(outcomes), triage_false_alarm_rate(outcomes),
+                      patient_grade(outcomes), tuple(latency(outcomes)),
                       tuple(categories))
 
 
@@ -395,6 +415,7 @@ def format_report(report: EvalReport) -> str:
     rows = [
         _ratio_row("citation validity", r.citation_validity, target="= 100%", ok=lambda v: v == 1.0),
         _ratio_row("gold-fact recall", r.gold_fact_recall),
+        _ratio_row("gold fact in evidence", r.gold_fact_in_evidence),
         _ratio_row("unsupported-sentence rate", r.unsupported_sentences),
         _ratio_row("abstention accuracy", r.abstention_accuracy),
         _ratio_row("triage recall", r.triage_recall, _decimal, ">= 0.98", lambda v: v >= 0.98),

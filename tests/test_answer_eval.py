@@ -112,6 +112,19 @@ def test_gold_fact_recall_ignores_forged_and_passage_citations(kg, metformin_tri
     assert ae.gold_fact_recall(outcomes, kg).hits == 0
 
 
+def test_gold_fact_in_evidence_needs_the_triple_joining_the_expected_pair(kg, metformin_triples):
+    nausea, treats = metformin_triples
+    t1, t2 = citation("T1", nausea.id), citation("T2", treats.id)
+    outcomes = [
+        outcome(answer("No.", [], [t2, t1]), row("a", (METFORMIN, NAUSEA))),  # hit: T1 joins them, uncited
+        outcome(answer("Yes [T2].", [t2], [t2]), row("b", (METFORMIN, NAUSEA))),  # miss: only metformin's other fact
+        outcome(answer("Yes.", [], [t1]), row("c", (METFORMIN,))),  # not eligible: one expected id
+        outcome(answer("Abstained.", abstained=True), row("d", (METFORMIN, NAUSEA), abstain=True)),  # not eligible
+    ]
+    result = ae.gold_fact_in_evidence(outcomes, kg)
+    assert (result.hits, result.total) == (1, 2)
+
+
 def test_gold_fact_recall_raises_on_a_triple_the_kg_does_not_hold(kg):
     ghost = citation("T1", "0000000000000000")
     with pytest.raises(UnknownTripleError):
