@@ -327,8 +327,9 @@ class Assistant:
         the same name. "Cause" with no drug in sight asks for a disease's symptoms ("does influenza cause
         muscle aches?"), not for side effects: linked again for those."""
         found = self._link_for(question, history, asked)
+        drugs = (EntityType.COMPOUND, EntityType.PHARMACOLOGIC_CLASS)  # "do statins cause muscle pain?" stays
         if Relation.CAUSES_SIDE_EFFECT in asked and not any(
-                self.kg.entity(e).type is EntityType.COMPOUND for seed in found[1] for e in self._concept(seed)):
+                self.kg.entity(e).type in drugs for seed in found[1] for e in self._concept(seed)):
             swapped = [x for r in asked for x in (SYMPTOM_RELATIONS if r is Relation.CAUSES_SIDE_EFFECT else (r,))]
             asked = tuple(dict.fromkeys(swapped))
             found = self._link_for(question, history, asked)
@@ -336,6 +337,7 @@ class Assistant:
 
     def _link_for(self, question: str, history: Sequence[Answer],
                   asked: tuple[Relation, ...]) -> tuple[tuple[EntityMention, ...], list[str], list[str]]:
+        """One linking pass for ``asked``: (mentions, seed ids, ids carried over from the previous turn)."""
         earlier = [e for answer in history[-2:] for e in (*answer.seeds, *(m.entity_id for m in answer.entities))]
         wanted = {t for relation in asked for t in SIGNATURES[relation]}
         mentions = self.linker.link(question, wanted or None, context_ids=earlier).mentions

@@ -120,6 +120,9 @@ def test_a_follow_up_of_a_follow_up_keeps_the_carried_entity(parts):
 def test_cause_without_a_drug_asks_for_a_disease_symptom(parts):
     answer = assistant(parts).answer("does asthma cause coughing?")  # not a side effect: no drug is named
     assert answer.evidence[0].text.startswith("asthma — has symptom — Cough")
+    assert assistant(parts).prepare("does asthma cause coughing?").asked == (Relation.HAS_SYMPTOM,
+                                                                            Relation.HAS_PHENOTYPE)
+    assert assistant(parts).prepare("do biguanides cause nausea?").asked == (Relation.CAUSES_SIDE_EFFECT,)  # a class
 
 
 def test_the_joining_fact_is_found_through_another_source_record(parts):
