@@ -41,6 +41,7 @@ Metrics (pure functions of the outcomes; a ``Ratio`` of 0/0 is reported as n/a):
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -261,9 +262,20 @@ def citation_validity(outcomes: Sequence[Outcome]) -> Ratio:
     return Ratio(valid, cited)
 
 
+def _ends(kg: TripleLookup) -> Callable[[str], tuple[str, str]]:
+    """Triple id -> (subject, object), each triple read from the KG once."""
+
+    @functools.cache
+    def ends(triple_id: str) -> tuple[str, str]:
+        triple = kg.triple(triple_id)
+        return triple.subject, triple.object
+
+    return ends
+
+
 def gold_fact_recall(outcomes: Sequence[Outcome], kg: TripleLookup) -> Ratio:
     """Eligible answers citing a valid triple that touches an expected entity / eligible answers."""
-    ends: dict[str, tuple[str, str]] = {}
+    ends = _ends(kg)
     hits = total = 0
     for outcome in outcomes:
         row, answer = outcome.row, outcome.answer
@@ -274,10 +286,7 @@ def gold_fact_recall(outcomes: Sequence[Outcome], kg: TripleLookup) -> Ratio:
         for citation in answer.citations:
             if citation.kind != "triple" or citation not in answer.evidence:
                 continue
-            if citation.id not in ends:
-                triple = kg.triple(citation.id)
-                ends[citation.id] = (triple.subject, triple.object)
-            if expected.intersection(ends[citation.id]):
+            if expected.intersection(ends(citation.id)):
                 hits += 1
                 break
     return Ratio(hits, total)
@@ -286,6 +295,7 @@ def gold_fact_recall(outcomes: Sequence[Outcome], kg: TripleLookup) -> Ratio:
 def gold_fact_in_evidence(outcomes: Sequence[Outcome], kg: TripleLookup) -> Ratio:
     """Rows asking about a pair of entities whose evidence block holds a triple joining them / such rows: whether
     retrieval gave the generator the fact at all (a miss here is linking's or ranking's, not the model's)."""
+    ends = _ends(kg)
     hits = total = 0
     for outcome in outcomes:
         row, answer = outcome.row, outcome.answer
@@ -293,8 +303,7 @@ def gold_fact_in_evidence(outcomes: Sequence[Outcome], kg: TripleLookup) -> Rati
             continue
         total += 1
         expected = set(row.expected_entity_ids)
-        hits += any(item.kind == "triple" and {(t := kg.triple(item.id)).subject, t.object} <= expected
-                    for item in answer.evidence)
+        hits += any(item.kind == "triple" and set(ends(item.id)) <= expected for item in answer.evidence)
     return Ratio(hits, total)
 
 
