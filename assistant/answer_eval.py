@@ -25,8 +25,9 @@ Metrics (pure functions of the outcomes; a ``Ratio`` of 0/0 is reported as n/a):
   block holds a triple joining two of them / such rows: retrieval's share of the recall, measured apart from the
   generator.
 * **unsupported-sentence rate** = ``len(Answer.unsupported)`` (removed sentences: an unsupported drug or disease,
-  or a claim cited only to triples that do not state it) / sentences of ``Answer.text``, summed over the
-  answers that neither abstained nor raised an urgent triage (canned messages would dilute the rate). Sentences
+  or a claim cited only to triples that do not state it) / sentences the generator wrote (``Answer.raw_text``,
+  before checking: the shown text lacks the removed sentences and adds fixed notes and disclaimers), summed over
+  the answers that neither abstained nor raised an urgent triage (canned messages would dilute the rate). Sentences
   end at ``.``, ``!`` or ``?`` followed by space and a capital, digit, quote or bracket (the rule of
   ``assistant.citations``).
 * **abstention accuracy** = rows where ``Answer.abstained == expect_abstain`` / rows with ``expect_triage`` false.
@@ -308,9 +309,9 @@ def gold_fact_in_evidence(outcomes: Sequence[Outcome], kg: TripleLookup) -> Rati
 
 
 def unsupported_sentence_rate(outcomes: Sequence[Outcome]) -> Ratio:
-    """Flagged sentences / all sentences of the generated answers."""
+    """Removed sentences / sentences the generator wrote, over the generated answers."""
     answers = [o.answer for o in outcomes if _generated(o.answer)]
-    return Ratio(sum(len(a.unsupported) for a in answers), sum(len(sentences(a.text)) for a in answers))
+    return Ratio(sum(len(a.unsupported) for a in answers), sum(len(sentences(a.raw_text)) for a in answers))
 
 
 def abstention_accuracy(outcomes: Sequence[Outcome]) -> Ratio:

@@ -33,10 +33,10 @@ def citation(marker: str, id_: str = "t", kind: str = "triple") -> Citation:
 
 
 def answer(text: str = "An answer.", citations=(), evidence=(), audience: Audience = Audience.PATIENT,
-           abstained: bool = False, urgent: bool = False, unsupported=(), timings=None) -> Answer:
+           abstained: bool = False, urgent: bool = False, unsupported=(), timings=None, raw_text=None) -> Answer:
     return Answer("question?", audience, text, tuple(citations), tuple(evidence), abstained=abstained,
                   triage=Triage(urgent, "cardiac" if urgent else None), unsupported=tuple(unsupported),
-                  timings=timings or {})
+                  timings=timings or {}, raw_text=text if raw_text is None else raw_text)
 
 
 def outcome(answer_: Answer, row_: ae.QuestionRow | None = None, seconds: float = 1.0) -> ae.Outcome:
@@ -141,7 +141,9 @@ def test_sentences_split_at_ends_followed_by_a_capital():
 
 
 def test_unsupported_sentence_rate_over_generated_answers():
-    generated = answer("One [T1]. Two names zorblatine. Three. Four.", unsupported=["Two names zorblatine."])
+    # the shown text lost the removed sentence and gained a note and a disclaimer: the rate counts what was written
+    generated = answer("One [T1]. Three. Four. (I left out 1 sentence.) See a doctor.",
+                       unsupported=["Two names zorblatine."], raw_text="One [T1]. Two names zorblatine. Three. Four.")
     abstained = answer("I cannot answer that. Please ask a doctor.", abstained=True)
     urgent = answer("Call emergency services now. Do not wait.", urgent=True)
     result = ae.unsupported_sentence_rate([outcome(generated), outcome(abstained), outcome(urgent)])
