@@ -312,8 +312,7 @@ class Assistant:
         timings["generate"] = round(now - t, 4)
 
         block = prepared.block
-        text, cited, unsupported, more_flags = self._check(raw, prepared.question, block, prepared.audience,
-                                                               prepared.seeds)
+        text, cited, unsupported, more_flags = self.check(raw, prepared)
         timings["verify"] = round(time.perf_counter() - now, 4)
         yield final(text, more_flags, citations=cited, evidence=tuple(block.items.values()),
                     unsupported=unsupported, raw_text=raw)
@@ -329,7 +328,7 @@ class Assistant:
         found = self._link_for(question, history, asked)
         drugs = (EntityType.COMPOUND, EntityType.PHARMACOLOGIC_CLASS)  # "do statins cause muscle pain?" stays
         if Relation.CAUSES_SIDE_EFFECT in asked and not any(
-                self.kg.entity(e).type in drugs for seed in found[1] for e in self._concept(seed)):
+                self.kg.entity(e).type in drugs for seed in found[1] for e in self.concept(seed)):
             swapped = [x for r in asked for x in (SYMPTOM_RELATIONS if r is Relation.CAUSES_SIDE_EFFECT else (r,))]
             asked = tuple(dict.fromkeys(swapped))
             found = self._link_for(question, history, asked)
@@ -393,7 +392,7 @@ class Assistant:
             for second in seeds[i + 1:]:
                 # through each one's records in other sources too: "does malaria cause fever?" links SIDER's
                 # Malaria, but the symptom is an edge of DO's malaria
-                for a, b in itertools.product(self._concept(first), self._concept(second)):
+                for a, b in itertools.product(self.concept(first), self.concept(second)):
                     if a == b:
                         continue
                     for path in paths(self.kg, a, b, max_hops=1, limit=4, relations=tuple(Relation)):
@@ -412,7 +411,7 @@ class Assistant:
                 chosen.append(triple)
         return chosen[:self.config.triples]
 
-    def _concept(self, entity_id: str) -> tuple[str, ...]:
+    def concept(self, entity_id: str) -> tuple[str, ...]:
         """The entity and its records in other sources: cross-referenced (``KnowledgeGraph.same_concept``) or
         with the same preferred name (HPO's Palpitations, the symptom ontology's palpitation)."""
         named = (e.entity_id for e in self.linker.dictionary.entries.get(name_key(self.kg.name(entity_id)), ())
@@ -451,7 +450,7 @@ class Assistant:
                 found = self.linker.link(sentence).mentions
                 linked[sentence] = {m.entity_id for m in found} | {name_key(m.matched_name) for m in found} | {
                     name_key(self.kg.name(m.entity_id)) for m in found}
-            return (any(e in linked[sentence] for e in self._concept(entity_id))
+            return (any(e in linked[sentence] for e in self.concept(entity_id))
                     or any(name_key(name) in linked[sentence] for name in written))
 
         return mentions
@@ -462,18 +461,19 @@ class Assistant:
         return GenerationConfig(max_new_tokens=self.config.max_new_tokens[audience],
                                 temperature=self.config.temperature, stop=self.config.stop)
 
-    def _check(self, raw: str, question: str, block: EvidenceBlock, audience: Audience,
-               seeds: Sequence[str] = ()) -> tuple[str, tuple, tuple[str, ...], list[str]]:
-        """Resolve the markers, remove unsupported sentences and markers on facts that do not state their
-        sentence, attribute unmarked facts, list the evidence when nothing is cited."""
+    def check(self, raw: str, prepared: Prepared) -> tuple[str, tuple, tuple[str, ...], list[str]]:
+        """Check the generator's ``raw`` answer to ``prepared``: resolve the markers, remove unsupported sentences
+        and markers on facts that do not state their sentence, attribute unmarked facts, list the evidence when
+        nothing is cited. Returns (shown text, citations, removed sentences, flags)."""
+        question, block, audience, seeds = prepared.question, prepared.block, prepared.audience, prepared.seeds
         flags: list[str] = []
         finished, cut = unfinished(raw)
         flags += [f"unfinished sentence removed: {cut}"] if cut else []
         resolved = resolve(finished, block.items)
         flags += [f"removed marker: {m}" for m in resolved.removed]
         evidence_text = block.text + "\n" + question
-        seeds = tuple(dict.fromkeys(e for seed in seeds for e in self._concept(seed)))  # "it" is any record of one
-        supported = {e for entity_id in block.entity_ids() for e in self._concept(entity_id)}
+        seeds = tuple(dict.fromkeys(e for seed in seeds for e in self.concept(seed)))  # "it" is any record of one
+        supported = {e for entity_id in block.entity_ids() for e in self.concept(entity_id)}
         unsupported = unsupported_sentences(resolved.text, self.linker, supported, evidence_text)
         kept = [s for s in sentences(resolved.text) if s not in unsupported]
         flags += [f"unsupported sentence removed: {s}" for s in unsupported]

@@ -12,9 +12,11 @@ the assistant's own pipeline up to the prompt (``Assistant.prepare``):
 3. **target**, written from ``prepared.block`` alone: the triples of an asked relation of the task that touch the
    seed, each fact followed by its marker. Patients get ``assistant.evidence.PLAIN`` sentences and a closing line
    on seeing a doctor or pharmacist; clinicians one compact sentence per relation with the source and frequency
-   of the evidence line. When no triple answers, the target abstains ("My sources do not say that ..."). Passage
+   of the evidence line. A pair question is answered by a triple joining the two entities' records in any source
+   (``Assistant.concept``); when no triple answers, the target abstains ("My sources do not say that ..."). Passage
    text is never copied (some sources forbid reuse of their answers): a passage is cited only as "[P1] discusses
-   <title>". A target must survive the assistant's own checks (markers resolve, no unsupported sentence).
+   <title>". A target must survive the check every generated answer gets (``Assistant.check``): markers resolve
+   and state their clause, no sentence is removed as unsupported, miscited or denying a fact the evidence holds.
 4. **no leakage**: an example whose block holds a held-out triple of the edge split, or whose text (prompt and
    target) names both ends of a held-out pair (``pretrain.data.leaks``), is dropped.
 5. **entity holdout**: train/dev/test by a stable hash of the seed entity id (80/10/10).
@@ -36,14 +38,14 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from assistant.answer import Assistant, Prepared
-from assistant.citations import resolve, sentences, unsupported_sentences
+from assistant.citations import sentences
 from assistant.evidence import PLAIN, EvidenceBlock
 from assistant.types import Answer, Audience, Triple
 from kg.artefacts import sha256_file
@@ -387,9 +389,11 @@ def _passage_note(block: EvidenceBlock, *names: str) -> str | None:
 
 
 def write_target(task: Task, prepared: Prepared, seed: str, x_term: str, y_term: str | None,
-                 rng: random.Random) -> Target | None:
+                 rng: random.Random, concept: Callable[[str], Iterable[str]] = lambda e: (e,)) -> Target | None:
     """The answer to ``prepared``'s question from its evidence block alone (see the module docstring); None when
-    the triples do not answer a pair question but a passage names both entities (it might answer it)."""
+    the triples do not answer a pair question but a passage names both entities (it might answer it).
+    ``concept``: an entity's records in every source (``Assistant.concept``): a fact on SIDER's Diarrhoea answers
+    a question linked to HPO's Diarrhea."""
     block, patient = prepared.block, prepared.audience is Audience.PATIENT
     relations = [r for r in task.relations if r in prepared.asked]
     facts, named = [], set()
@@ -401,7 +405,7 @@ def write_target(task: Task, prepared: Prepared, seed: str, x_term: str, y_term:
                 facts.append((m, t))
     seed_name = next((_name(t, "subject" if t.subject == seed else "object") for _, t in facts), x_term)
     if task.pair:
-        others = set(prepared.seeds) - {seed}
+        others = {e for other in prepared.seeds if other != seed for e in concept(other)} - set(concept(seed))
         joined = [(m, t) for m, t in facts if {t.subject, t.object} & others or _other(t, seed).casefold() ==
                   y_term.casefold()]
         if joined:
@@ -528,7 +532,7 @@ class _Drafter:
             return self.skip("question not read as asking the task's relation")
         if any(t.id in self.held_out for t in prepared.block.triples.values()):
             return self.skip("held-out triple in the evidence")
-        target = write_target(task, prepared, self.ids[x], x_term, y_term, rng)
+        target = write_target(task, prepared, self.ids[x], x_term, y_term, rng, self.assistant.concept)
         if target is None:
             return self.skip("no triple answers, but a passage names both entities")
         if not self.verified(target.text, prepared):
@@ -566,15 +570,13 @@ class _Drafter:
         return _sentence(question) if self.rng.random() < 0.7 else question
 
     def verified(self, target: str, prepared: Prepared) -> bool:
-        """The target passes what the assistant checks in a generated answer: every marker resolves, no sentence
-        names a drug or disease absent from the evidence, and the sentence count is within the limit."""
-        block = prepared.block
-        if resolve(target, block.items).removed:
-            return False
+        """The target passes the check every generated answer gets (``Assistant.check``): no marker unresolved or
+        on a fact its clause does not state, no sentence removed (unsupported, miscited, or denying a fact the
+        evidence holds), and the sentence count within the limit."""
         if len(sentences(target)) > self.assistant.config.max_sentences[prepared.audience]:
             return False
-        return not unsupported_sentences(target, self.assistant.linker, block.entity_ids(),
-                                         block.text + "\n" + prepared.question)
+        _, _, removed, flags = self.assistant.check(target, prepared)
+        return not removed and not any(f.startswith(("removed marker", "miscited marker")) for f in flags)
 
 
 def _seed_type(task: Task) -> EntityType:

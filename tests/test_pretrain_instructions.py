@@ -3,7 +3,9 @@ fake generator; one slow test renders an example with the real model's tokenizer
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 import re
 from pathlib import Path
 
@@ -197,3 +199,21 @@ def test_follow_ups_carry_the_earlier_question(built):
     for example in follow_ups:
         assert f"Earlier question: {example.history[-1]}" in example.messages[1]["content"]
         assert example.record()["history"] == list(example.history)
+
+
+def test_a_pair_is_answered_through_another_source_record_of_the_entity(bot):
+    """'Feeling sick' linked to HPO's Nausea; the fact hangs on SIDER's Nausea (the same concept): the target says
+    yes and cites it, where comparing record ids alone wrote 'My sources do not say ...' beside the fact."""
+    task = next(t for t in instructions.TASKS if t.name == "is_side_effect")
+    prepared = bot.prepare("is nausea a side effect of metformin?", (), Audience.PATIENT)
+    fact = next(m for m, t in prepared.block.triples.items() if t.object == "UMLS:C0027497")
+    as_hpo = dataclasses.replace(prepared, seeds=("DRUGBANK:DB00331", "HP:0002018"))
+    rng = random.Random(0)
+    target = instructions.write_target(task, as_hpo, "DRUGBANK:DB00331", "metformin", "feeling sick", rng,
+                                       bot.concept)
+    assert target.kind == "answer" and target.text.startswith("Yes") and f"[{fact}]" in target.text
+    alone = instructions.write_target(task, as_hpo, "DRUGBANK:DB00331", "metformin", "feeling sick", rng)
+    assert alone.kind == "abstain"  # without the concept: the wrong denial this test guards against
+    # and a denial of a fact the evidence holds fails the check every target must pass (``_Drafter.verified``)
+    _, _, removed, flags = bot.check("My sources do not say that metformin can cause nausea.", as_hpo)
+    assert removed and any(f.startswith("contradicted sentence removed") for f in flags)
