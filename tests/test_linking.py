@@ -225,8 +225,12 @@ def test_minilm_on_full_kg():
         assert top(linker, "heart attack")[1] == "DOID:5844"
         assert top(linker, "sugar diabetes")[1] == "DOID:9351"
         assert top(linker, "side effects of tylenol")[1] == "DRUGBANK:DB00316"
-        paraphrase = linker.link("short of breath")
+        paraphrase = linker.link("hard to catch my breath")
         assert paraphrase.used_embedding and paraphrase.mentions[0].entity_id == "HP:0002094"
+        # everyday words for frequent side effects (resources/lay_synonyms.tsv), where the KG's names had none
+        for phrase, side_effect in [("stomach bleeding", "HP:0002239"), ("short of breath", "HP:0002094"),
+                                    ("make you gain weight", "HP:0004324"), ("drowsy", "HP:0002329")]:
+            assert top(linker, phrase)[1] == side_effect, phrase
         assert top(linker, "I had a heart attack and have COPD")[1] in {"DOID:5844", "DOID:3083"}
 
 
