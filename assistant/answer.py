@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 
 from assistant.citations import (
     DENIED,
+    UNSUPPORTED_ENTITY_FLAG,
     check_markers,
     contradicted,
     names,
@@ -476,7 +477,7 @@ class Assistant:
         supported = {e for entity_id in block.entity_ids() for e in self.concept(entity_id)}
         unsupported = unsupported_sentences(resolved.text, self.linker, supported, evidence_text)
         kept = [s for s in sentences(resolved.text) if s not in unsupported]
-        flags += [f"unsupported sentence removed: {s}" for s in unsupported]
+        flags += [f"{UNSUPPORTED_ENTITY_FLAG}: {s}" for s in unsupported]
         mentions = self._mentions()
         denied = contradicted(kept, block.triples, seeds, mentions)
         flags += [f"contradicted sentence removed: {s} ({marker} states it)" for s, marker in denied]

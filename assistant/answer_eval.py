@@ -24,10 +24,13 @@ Metrics (pure functions of the outcomes; a ``Ratio`` of 0/0 is reported as n/a):
 * **gold fact in evidence** = rows with two or more expected ids (neither abstention nor triage) whose evidence
   block holds a triple joining two of them / such rows: retrieval's share of the recall, measured apart from the
   generator.
-* **unsupported-sentence rate** = ``len(Answer.unsupported)`` (removed sentences: an unsupported drug or disease,
-  or a claim cited only to triples that do not state it) / sentences the generator wrote (``Answer.raw_text``,
-  before checking: the shown text lacks the removed sentences and adds fixed notes and disclaimers), summed over
-  the answers that neither abstained nor raised an urgent triage (canned messages would dilute the rate). Sentences
+* **unsupported-entity rate** (the issue's "sentences naming unsupported entities") = sentences removed because
+  they name a drug or disease absent from the evidence (flag ``UNSUPPORTED_ENTITY_FLAG``) / sentences the
+  generator wrote (``Answer.raw_text``, before checking: the shown text lacks the removed sentences and adds fixed
+  notes and disclaimers), summed over the answers that neither abstained nor raised an urgent triage (canned
+  messages would dilute the rate).
+* **removed-sentence rate** (stricter) = every removed sentence (``len(Answer.unsupported)``: also claims cited
+  only to triples that do not state them, and denials of facts the evidence holds) / the same sentences. Sentences
   end at ``.``, ``!`` or ``?`` followed by space and a capital, digit, quote or bracket (the rule of
   ``assistant.citations``).
 * **abstention accuracy** = rows where ``Answer.abstained == expect_abstain`` / rows with ``expect_triage`` false.
@@ -57,6 +60,7 @@ from typing import Annotated, Protocol
 import numpy as np
 import typer
 
+from assistant.citations import UNSUPPORTED_ENTITY_FLAG
 from assistant.types import Answer, Audience
 from kg.errors import KGError
 from kg.types import Triple
@@ -309,9 +313,16 @@ def gold_fact_in_evidence(outcomes: Sequence[Outcome], kg: TripleLookup) -> Rati
 
 
 def unsupported_sentence_rate(outcomes: Sequence[Outcome]) -> Ratio:
-    """Removed sentences / sentences the generator wrote, over the generated answers."""
+    """Removed sentences (any reason) / sentences the generator wrote, over the generated answers."""
     answers = [o.answer for o in outcomes if _generated(o.answer)]
     return Ratio(sum(len(a.unsupported) for a in answers), sum(len(sentences(a.raw_text)) for a in answers))
+
+
+def unsupported_entity_rate(outcomes: Sequence[Outcome]) -> Ratio:
+    """Sentences removed for naming a drug or disease absent from the evidence / sentences the generator wrote."""
+    answers = [o.answer for o in outcomes if _generated(o.answer)]
+    return Ratio(sum(f.startswith(UNSUPPORTED_ENTITY_FLAG + ":") for a in answers for f in a.flags),
+                 sum(len(sentences(a.raw_text)) for a in answers))
 
 
 def abstention_accuracy(outcomes: Sequence[Outcome]) -> Ratio:
@@ -379,7 +390,8 @@ class EvalReport:
     citation_validity: Ratio
     gold_fact_recall: Ratio
     gold_fact_in_evidence: Ratio
-    unsupported_sentences: Ratio
+    unsupported_entities: Ratio
+    unsupported_sentences: Ratio  # removed for any reason
     abstention_accuracy: Ratio
     triage_recall: Ratio
     triage_false_alarms: Ratio
@@ -395,7 +407,8 @@ def evaluate(outcomes: Sequence[Outcome], kg: TripleLookup) -> EvalReport:
         categories.append(CategoryResult(category, len(subset), abstention_accuracy(subset),
                                          gold_fact_recall(subset, kg), sum(1 for o in subset if _urgent(o.answer))))
     return EvalReport(len(outcomes), citation_validity(outcomes), gold_fact_recall(outcomes, kg),
-                      gold_fact_in_evidence(outcomes, kg), unsupported_sentence_rate(outcomes),
+                      gold_fact_in_evidence(outcomes, kg), unsupported_entity_rate(outcomes),
+                      unsupported_sentence_rate(outcomes),
                       abstention_accuracy(outcomes), triage_recall(outcomes), triage_false_alarm_rate(outcomes),
                       patient_grade(outcomes), tuple(latency(outcomes)),
                       tuple(categories))
@@ -426,7 +439,8 @@ def format_report(report: EvalReport) -> str:
         _ratio_row("citation validity", r.citation_validity, target="= 100%", ok=lambda v: v == 1.0),
         _ratio_row("gold-fact recall", r.gold_fact_recall),
         _ratio_row("gold fact in evidence", r.gold_fact_in_evidence),
-        _ratio_row("unsupported-sentence rate", r.unsupported_sentences),
+        _ratio_row("unsupported-entity rate", r.unsupported_entities),
+        _ratio_row("removed-sentence rate", r.unsupported_sentences),
         _ratio_row("abstention accuracy", r.abstention_accuracy),
         _ratio_row("triage recall", r.triage_recall, _decimal, ">= 0.98", lambda v: v >= 0.98),
         _ratio_row("triage false-alarm rate", r.triage_false_alarms, target="<= 5%", ok=lambda v: v <= 0.05),

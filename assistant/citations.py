@@ -78,6 +78,10 @@ def unfinished(text: str) -> tuple[str, str | None]:
     return stripped[:len(stripped) - len(last)].rstrip(), last
 
 
+#: flag prefix of a sentence removed for naming a drug or disease absent from the evidence (the harness counts them)
+UNSUPPORTED_ENTITY_FLAG = "unsupported sentence removed"
+
+
 def unsupported_sentences(text: str, linker: Linker, supported_ids: Iterable[str],
                           evidence_text: str) -> list[str]:
     """Sentences that name a drug or disease (linked in the sentence) whose id is not among ``supported_ids`` and

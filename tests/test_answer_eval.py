@@ -33,10 +33,11 @@ def citation(marker: str, id_: str = "t", kind: str = "triple") -> Citation:
 
 
 def answer(text: str = "An answer.", citations=(), evidence=(), audience: Audience = Audience.PATIENT,
-           abstained: bool = False, urgent: bool = False, unsupported=(), timings=None, raw_text=None) -> Answer:
+           abstained: bool = False, urgent: bool = False, unsupported=(), timings=None, raw_text=None,
+           flags=()) -> Answer:
     return Answer("question?", audience, text, tuple(citations), tuple(evidence), abstained=abstained,
                   triage=Triage(urgent, "cardiac" if urgent else None), unsupported=tuple(unsupported),
-                  timings=timings or {}, raw_text=text if raw_text is None else raw_text)
+                  timings=timings or {}, raw_text=text if raw_text is None else raw_text, flags=tuple(flags))
 
 
 def outcome(answer_: Answer, row_: ae.QuestionRow | None = None, seconds: float = 1.0) -> ae.Outcome:
@@ -148,6 +149,21 @@ def test_unsupported_sentence_rate_over_generated_answers():
     urgent = answer("Call emergency services now. Do not wait.", urgent=True)
     result = ae.unsupported_sentence_rate([outcome(generated), outcome(abstained), outcome(urgent)])
     assert (result.hits, result.total) == (1, 4)
+
+
+def test_unsupported_entity_rate_counts_only_sentences_naming_what_the_evidence_lacks(kg):
+    written = "Metformin can cause nausea [T1]. Zorblatine treats it [T2]. No, it cannot cause nausea. Ask a doctor."
+    flags = ["unsupported sentence removed: Zorblatine treats it [T2].",
+             "contradicted sentence removed: No, it cannot cause nausea. (T1 states it)"]
+    removed = ["Zorblatine treats it [T2].", "No, it cannot cause nausea."]
+    generated = answer("Metformin can cause nausea [T1]. Ask a doctor. (I left out 2 sentences.)",
+                       unsupported=removed, raw_text=written, flags=flags)
+    urgent = answer("Call emergency services now.", urgent=True,
+                    flags=["unsupported sentence removed: not counted, a fixed message"])
+    outcomes = [outcome(generated), outcome(urgent)]
+    entity, removed_any = ae.unsupported_entity_rate(outcomes), ae.unsupported_sentence_rate(outcomes)
+    assert (entity.hits, entity.total) == (1, 4) and (removed_any.hits, removed_any.total) == (2, 4)
+    assert "unsupported-entity rate" in ae.format_report(ae.evaluate(outcomes, kg))
 
 
 def test_abstention_accuracy_leaves_out_triage_rows():
