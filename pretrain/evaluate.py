@@ -6,7 +6,8 @@
 2. Perplexity of the held-out verbalisations (``lm_heldout.bin``): base SmolLM2 (the adapter switched off) against
    the stage-1 and the final checkpoints.
 3. The answer harness (``assistant.answer_eval``) with the base model and with the trained generator: gold-fact
-   recall, citation validity, unsupported-entity and removed-sentence rates, abstention accuracy, reading grade, latency.
+   recall, citation validity, unsupported-entity and removed-sentence rates, abstention accuracy, reading grade,
+   latency.
 """
 
 from __future__ import annotations
