@@ -83,9 +83,9 @@ class Answer:
     seeds: tuple[str, ...] = ()  # the ids the evidence was retrieved for: linked, or carried from an earlier turn
     triage: Triage | None = None
     abstained: bool = False  # the sources did not cover the question
-    flags: tuple[str, ...] = ()  # e.g. "unsupported-entity: <sentence>", "uncited", "removed-marker: T99"
-    # sentences removed as unsupported: naming a drug or disease absent from the evidence, or citing only
-    # triples that do not state them ("miscited")
+    flags: tuple[str, ...] = ()  # e.g. "unsupported sentence removed: <sentence>", "uncited", "removed marker: T99"
+    # sentences removed as unsupported: naming a drug or disease absent from the evidence, citing only triples
+    # that do not state them ("miscited"), or denying a fact the evidence holds ("contradicted")
     unsupported: tuple[str, ...] = ()
     raw_text: str = ""  # the generator's output before citation checking
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
