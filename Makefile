@@ -13,13 +13,10 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check -c co
 # index and the entity-linking name index from the committed bundle where they are not built yet
 # (about 2 minutes on a fresh machine), merge the committed generator adapter into the base model where
 # not merged yet (about 1 minute), install the fast llama.cpp runtime once (it compiles: about 7 minutes
-# here; without it the app runs on transformers), then serve.
+# here; without it the app runs on transformers), then serve. `medkg app --build-missing` runs `medkg kg build`,
+# `medkg index build`, `medkg link-build` and `medkg pretrain build`, each `--if-missing`, in its one process.
 run: $(STAMP) $(RUNTIME)
-	$(BIN)/medkg kg build --if-missing
-	$(BIN)/medkg index build --if-missing
-	$(BIN)/medkg link-build --if-missing
-	$(BIN)/medkg pretrain build --if-missing
-	$(BIN)/medkg app
+	$(BIN)/medkg app --build-missing
 
 # Lint, then the default test suite (without the `slow` tests).
 test: $(STAMP)

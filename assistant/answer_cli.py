@@ -78,8 +78,30 @@ HOST = typer.Option("127.0.0.1", "--host", help="Interface to serve on.")
 PORT = typer.Option(7860, "--port", help="Port to serve on.")
 
 
-def serve(host: str = HOST, port: int = PORT, generator: str = GENERATOR) -> None:
+BUILD_MISSING = typer.Option(False, "--build-missing", help="First build what is not built yet: the KG, the literature "
+                                                          "and name indexes, the trained generator (what `make run` "
+                                                          "does, in this one process).")
+
+
+def serve(host: str = HOST, port: int = PORT, generator: str = GENERATOR, build_missing: bool = BUILD_MISSING) -> None:
     """Serve the Gradio chat app (http://127.0.0.1:7860 by default)."""
     from assistant.app import main
 
+    if build_missing:
+        build_missing_artefacts()
     main(host=host, port=port, generator=generator)
+
+
+def build_missing_artefacts() -> None:
+    """``medkg kg build``, ``medkg index build``, ``medkg link-build`` and ``medkg pretrain build``, each with
+    ``--if-missing``, in one process: a second ``make run`` pays one interpreter start-up, not five."""
+    from assistant.linking_cli import DEFAULT_LINKING_DIR, link_build
+    from assistant.literature_cli import build as index_build
+    from kg.cli import build as kg_build
+    from kg.store import DEFAULT_DATA_DIR
+    from pretrain.cli import build_cmd as generator_build
+
+    kg_build(if_missing=True)
+    index_build(if_missing=True)
+    link_build(kg_data_dir=DEFAULT_DATA_DIR, data_dir=DEFAULT_LINKING_DIR, if_missing=True, export_cache=False)
+    generator_build(if_missing=True)

@@ -85,3 +85,23 @@ def test_interactive_lookup(built_kg):
 @pytest.mark.parametrize("command", [["kg", "--help"], ["kg", "build", "--help"]])
 def test_help(command):
     assert invoke(*command).exit_code == 0
+
+
+def test_app_build_missing_runs_every_builder_if_missing_in_order(monkeypatch):
+    """`make run` is `medkg app --build-missing`: the four builders, each told to skip what is built, then the app."""
+    import assistant.app
+    import assistant.linking_cli
+    import assistant.literature_cli
+    import kg.cli
+    import pretrain.cli
+
+    calls = []
+    for module, name in [(kg.cli, "build"), (assistant.literature_cli, "build"), (assistant.linking_cli, "link_build"),
+                         (pretrain.cli, "build_cmd")]:
+        monkeypatch.setattr(module, name, lambda *_, _n=f"{module.__name__}.{name}", **kw: calls.append((_n, kw)))
+    monkeypatch.setattr(assistant.app, "main", lambda **kw: calls.append(("app", kw)))
+    result = CliRunner().invoke(app, ["app", "--build-missing"])
+    assert result.exit_code == 0, result.output
+    assert [name for name, _ in calls] == ["kg.cli.build", "assistant.literature_cli.build",
+                                           "assistant.linking_cli.link_build", "pretrain.cli.build_cmd", "app"]
+    assert all(kw["if_missing"] is True for _, kw in calls[:4])
