@@ -312,17 +312,22 @@ def gold_fact_in_evidence(outcomes: Sequence[Outcome], kg: TripleLookup) -> Rati
     return Ratio(hits, total)
 
 
+def _written(outcomes: Sequence[Outcome]) -> tuple[list[Answer], int]:
+    """The generated answers and the number of sentences the generator wrote in them (before checking)."""
+    answers = [o.answer for o in outcomes if _generated(o.answer)]
+    return answers, sum(len(sentences(a.raw_text)) for a in answers)
+
+
 def unsupported_sentence_rate(outcomes: Sequence[Outcome]) -> Ratio:
     """Removed sentences (any reason) / sentences the generator wrote, over the generated answers."""
-    answers = [o.answer for o in outcomes if _generated(o.answer)]
-    return Ratio(sum(len(a.unsupported) for a in answers), sum(len(sentences(a.raw_text)) for a in answers))
+    answers, written = _written(outcomes)
+    return Ratio(sum(len(a.unsupported) for a in answers), written)
 
 
 def unsupported_entity_rate(outcomes: Sequence[Outcome]) -> Ratio:
     """Sentences removed for naming a drug or disease absent from the evidence / sentences the generator wrote."""
-    answers = [o.answer for o in outcomes if _generated(o.answer)]
-    return Ratio(sum(f.startswith(UNSUPPORTED_ENTITY_FLAG + ":") for a in answers for f in a.flags),
-                 sum(len(sentences(a.raw_text)) for a in answers))
+    answers, written = _written(outcomes)
+    return Ratio(sum(f.startswith(UNSUPPORTED_ENTITY_FLAG + ":") for a in answers for f in a.flags), written)
 
 
 def abstention_accuracy(outcomes: Sequence[Outcome]) -> Ratio:
