@@ -41,6 +41,16 @@ def train_cmd(ctx: typer.Context) -> None:
     typer.echo(" ".join(f"{k}={v}" for k, v in last.items()))
 
 
+@app.command("fit-head", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def fit_head_cmd(ctx: typer.Context) -> None:
+    """Stage 1b: fit the link-prediction head over every link-training edge on a stage-1 checkpoint's pooled
+    entity states; flags as ``--key=value`` (``--checkpoint=runs/kg240.pt --out=runs/kg_head.pt``, ``--base``)."""
+    from pretrain.kg_head import main
+
+    last = main(list(ctx.args))
+    typer.echo(" ".join(f"{k}={v}" for k, v in last.items()))
+
+
 @app.command("export")
 def export_cmd(checkpoint: Annotated[Path, typer.Option(help="a LoRA training checkpoint")] = Path("runs/sft/ckpt.pt"),
                out: Annotated[Path | None, typer.Option(help="adapter folder (default: bundle/generator)")] = None
@@ -79,12 +89,17 @@ def eval_cmd(
     data_dir: Annotated[Path, typer.Option(help="prepared arrays")] = DATA,
     limit: Annotated[int, typer.Option(help="held-out edges ranked (stratified sample; 0: all)")] = 4000,
     baselines: Annotated[bool, typer.Option(help="train and rank the PyKEEN baselines")] = True,
-    baseline_budget: Annotated[float, typer.Option(help="seconds of PyKEEN training in all")] = 600.0,
+    baseline_budget: Annotated[float, typer.Option(help="seconds of PyKEEN training in all (0: no limit)")] = 600.0,
+    baseline_epochs: Annotated[int, typer.Option(help="epochs of each PyKEEN model (0: its default)")] = 0,
+    head: Annotated[Path | None, typer.Option(help="a head fitted on the stage-1 states (fit-head)")] = None,
+    control_head: Annotated[Path | None, typer.Option(help="a head fitted on the base model's states (--base)")
+                            ] = None,
     answers: Annotated[int, typer.Option(help="questions of the answer harness per model (0: skip)")] = 0,
 ) -> None:
     """Link prediction against PyKEEN, perplexity base vs trained, and the answer harness base vs trained."""
     from pretrain.data import EdgeSplit
     from pretrain.evaluate import link_scorer, load_trained, perplexity
+    from pretrain.kg_head import fitted_head_scorer, fitted_head_seconds
     from pretrain.linkpred import compare_baselines, evaluate, format_table
 
     split = EdgeSplit.load(data_dir)
@@ -92,8 +107,15 @@ def eval_cmd(
     ours = f"SmolLM2-KG ({config.model.interaction})"
     rows = [(ours, evaluate(link_scorer(model, data_dir), split, limit=limit or None))]
     times = {}
+    fitted = ((f"{ours} + fitted head", head, False), ("base SmolLM2 + fitted head", control_head, True))
+    for name, path, base in fitted:
+        if path is not None:
+            rows.append((name, evaluate(fitted_head_scorer(path, kg_checkpoint, data_dir, split, base), split,
+                                        limit=limit or None)))
+            times[name] = fitted_head_seconds(path)
     if baselines:
-        for run in compare_baselines(split, baseline_budget, limit=limit or None):
+        for run in compare_baselines(split, baseline_budget or None, limit=limit or None,
+                                     epochs=baseline_epochs or None):
             rows.append((run.name, run.result))
             times[run.name] = run.info.wall_s
     typer.echo(f"Link prediction on held-out edges (filtered, type-constrained; {rows[0][1].edges} edges, "

@@ -1,8 +1,9 @@
 """``medkg pretrain eval``: what the KG pretraining bought, printed as tables, every comparison made in one run.
 
 1. Link prediction on the held-out split (``pretrain.linkpred``: filtered, type-constrained MRR and Hits@k): the
-   LM-pooled entity vectors of the stage-1 checkpoint against PyKEEN's TransE, DistMult and RotatE trained on the
-   same link-training edges in the same run.
+   LM-pooled entity vectors of the stage-1 checkpoint (through its own projection, and through the head of
+   stage 1b, ``pretrain.kg_head``, with the same head fitted on the base model's states as the control) against
+   PyKEEN's TransE, DistMult and RotatE trained on the same link-training edges in the same run.
 2. Perplexity of the held-out verbalisations (``lm_heldout.bin``): base SmolLM2 (the adapter switched off) against
    the stage-1 and the final checkpoints.
 3. The answer harness (``assistant.answer_eval``) with the base model and with the trained generator: gold-fact

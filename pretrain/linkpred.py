@@ -412,13 +412,13 @@ class BaselineRun(NamedTuple):
 
 def compare_baselines(split: EdgeSplit, time_budget_s: float | None = None,
                       models: Sequence[str] = ("TransE", "DistMult", "RotatE"), limit: int | None = None,
-                      seed: int = 0) -> list[BaselineRun]:
-    """Train each of ``models`` with its defaults (an equal share of ``time_budget_s`` of training each) and
-    evaluate it with :func:`evaluate` (``limit``, ``seed``)."""
+                      seed: int = 0, epochs: int | None = None) -> list[BaselineRun]:
+    """Train each of ``models`` with its defaults (``epochs`` overrides theirs; an equal share of
+    ``time_budget_s`` of training each) and evaluate it with :func:`evaluate` (``limit``, ``seed``)."""
     runs = []
     for name in models:
         budget = None if time_budget_s is None else time_budget_s / len(models)
-        model, info = train_pykeen(split, name, seed=seed, time_budget_s=budget)
+        model, info = train_pykeen(split, name, epochs=epochs, seed=seed, time_budget_s=budget)
         runs.append(BaselineRun(name, evaluate(PyKEENScorer(model), split, limit=limit, seed=seed), info))
     return runs
 

@@ -220,3 +220,70 @@ def test_torchrun_two_processes_gloo(prepared, tmp_path):
     assert checkpoint["step"] == 2
     lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines if "loss" in line] == [1, 2]  # rank 0 alone logs
+
+
+# --- stage 1b: the link-prediction head fitted on the LM's pooled entity states ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def lora_checkpoint(prepared, tmp_path_factory) -> Path:
+    """A tiny LoRA stage-1 checkpoint whose adapter is no longer zero (2 steps at a high learning rate)."""
+    out = tmp_path_factory.mktemp("lora")
+    train(tiny(prepared, out, model=ModelConfig(tiny=True, trainable="lora", top_layers=1, kg_dim=16)))
+    return out / CHECKPOINT
+
+
+def head_config(prepared: Path, checkpoint: Path, out: Path, **overrides):
+    from pretrain.kg_head import HeadConfig
+
+    settings = dict(checkpoint=str(checkpoint), data_dir=str(prepared), out=str(out), hidden=32, kg_dim=16,
+                    epochs=2, batch_size=8, negatives=16, lr=1e-2, threads=1, progress=False)
+    return HeadConfig(**(settings | overrides))
+
+
+def test_pooled_states_are_what_the_stage1_model_projects(prepared, lora_checkpoint):
+    import torch.nn.functional as F
+
+    from pretrain.evaluate import load_trained
+    from pretrain.kg_head import pool_entities
+    from pretrain.model import frozen_entity_states
+
+    model, _ = load_trained(lora_checkpoint)
+    with np.load(prepared / "entities.npz") as arrays:
+        names, lengths = arrays["names"], arrays["lengths"]
+    pooled = pool_entities(model, names, lengths, frozen_entity_states(model, names, lengths).numpy(), batch_size=5)
+    np.testing.assert_allclose(pool_entities(model, names, lengths, None), pooled, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        projected = F.normalize(model.entity_projection(torch.from_numpy(pooled)), dim=-1)
+        encoded = model.encode_entities(torch.from_numpy(names.astype(np.int64)),
+                                        torch.from_numpy(lengths.astype(np.int64)))
+    torch.testing.assert_close(projected, encoded, rtol=1e-4, atol=1e-5)
+    base = pool_entities(model, names, lengths, None, base=True)  # the control: adapter off
+    assert not np.allclose(base, pooled, atol=1e-4)
+
+
+def test_fitted_head_learns_resumes_exactly_and_refuses_other_states(prepared, lora_checkpoint, tmp_path):
+    from pretrain.kg_head import fit_head, fitted_head_scorer, load_head, pooled_states
+    from pretrain.linkpred import evaluate
+
+    long = fit_head(head_config(prepared, lora_checkpoint, tmp_path / "long.pt", epochs=15))
+    history = torch.load(tmp_path / "long.pt", weights_only=False)["history"]
+    assert long["epoch"] == 15 and history[-1]["loss"] < 0.8 * history[0]["loss"]
+
+    straight = tmp_path / "straight.pt"
+    fit_head(head_config(prepared, lora_checkpoint, straight))
+    session = tmp_path / "session.pt"
+    fit_head(head_config(prepared, lora_checkpoint, session, stop_after=1))
+    assert torch.load(session, weights_only=False)["epoch"] == 1
+    fit_head(head_config(prepared, lora_checkpoint, session, resume=True))
+    a, b = (torch.load(p, weights_only=False) for p in (straight, session))
+    assert b["epoch"] == 2 and [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    for name, value in a["head"].items():
+        torch.testing.assert_close(b["head"][name], value)
+
+    split = EdgeSplit.load(prepared)
+    scorer = fitted_head_scorer(straight, lora_checkpoint, prepared, split)
+    assert 0.0 < evaluate(scorer, split).overall.mrr <= 1.0
+    states, key = pooled_states(lora_checkpoint, prepared, base=True)
+    with pytest.raises(ValueError, match="fit-head"):
+        load_head(straight, torch.from_numpy(states), split, key)  # fitted on the stage-1 states, not the base's

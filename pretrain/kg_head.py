@@ -1,0 +1,275 @@
+"""Stage 1b: the link-prediction head fitted over every link-training edge, on the language model's own states.
+
+Stage 1 trains the KG objective through the transformer, but each step encodes its entities' names with the
+trainable blocks, so on this CPU it sees 32 edges a step: 7,680 of the 310k link-training edges in 240 steps,
+about 2.5% of one epoch. PyKEEN's baselines see every edge five to seven times. This stage gives the
+link-prediction part the same data: the stage-1 model's pooled final hidden state of every entity's name,
+``(n, H)``, is computed once (``pooled_states``), and only the head on top of it trains, in whole epochs:
+
+* ``KGHead``: a two-layer MLP ``H -> hidden -> D`` (the stage-1 projection is one linear layer) on the
+  standardised states, L2-normalised, plus relation vectors ``(R, D)`` under DistMult, the interaction stage 1
+  chose by measurement;
+* loss: cross-entropy of the true tail (and head) among ``negatives`` entities drawn from the relation's
+  type-constrained candidates (``kg_scoring.in_batch_loss``); every batch holds edges of one relation.
+
+Entities are still represented by the language model: the head sees nothing but the LM's pooled state of
+the entity's name, so it can only tell entities apart as far as those states do. The control that tells what
+stage 1's KG training added is the same fit on the base model's states (``base=True``, the adapter switched
+off); ``medkg pretrain eval --head ... --control-head ...`` ranks both. The generator's weights do not change.
+
+    medkg pretrain fit-head --checkpoint=runs/kg240.pt --out=runs/kg_head.pt [--base] [--epochs=12]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from kg.artefacts import sha256_file
+from pretrain.config import parse_config
+from pretrain.data import EdgeSplit
+from pretrain.kg_scoring import in_batch_loss
+from pretrain.linkpred import EmbeddingScorer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HeadConfig:
+    checkpoint: str = "runs/kg/ckpt.pt"  # the stage-1 checkpoint whose pooled states are the entity features
+    base: bool = False  # the control: the same fit on the base model's states (the adapter switched off)
+    data_dir: str = "data/pretrain"
+    out: str = "runs/kg_head.pt"
+    hidden: int = 2048
+    kg_dim: int = 256
+    epochs: int = 12
+    batch_size: int = 2048  # positive edges per step, all of one relation
+    negatives: int = 1024  # per step, drawn from the relation's candidates; shared by the step's positives
+    lr: float = 2e-3  # cosine-decayed to lr / 10 over all epochs
+    seed: int = 0
+    threads: int = 0
+    resume: bool = False  # go on from ``out`` (the epochs done are in it)
+    stop_after: int = 0  # end this session after so many epochs (checkpointed; --resume goes on), 0: never
+    progress: bool = True  # a progress bar over the steps, the loss of the last epoch beside it
+
+    def __post_init__(self) -> None:
+        if min(self.hidden, self.kg_dim, self.epochs, self.batch_size, self.negatives) < 1:
+            raise ValueError("hidden, kg_dim, epochs, batch_size and negatives must be positive")
+
+
+@torch.no_grad()
+def pool_entities(model, names: np.ndarray, lengths: np.ndarray, frozen: np.ndarray | None, base: bool = False,
+                  batch_size: int = 512) -> np.ndarray:
+    """Mean-pooled final (normed) hidden states ``(n, H)`` of every entity name, the representation
+    ``KGLanguageModel.encode_entities`` projects; ``base`` switches the LoRA adapter off."""
+    if base and not hasattr(model.lm, "disable_adapter"):
+        raise ValueError("the base control needs a LoRA checkpoint (its adapter is switched off)")
+    out = np.zeros((len(names), model.causal_lm.config.hidden_size), dtype=np.float32)
+    order = np.argsort(lengths, kind="stable")
+    with model.lm.disable_adapter() if base else nullcontext():
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            width = int(lengths[rows].max())
+            mask = (torch.arange(width) < torch.from_numpy(lengths[rows].astype(np.int64)).unsqueeze(-1)).float()
+            if frozen is None:
+                hidden = model.hidden_states(torch.from_numpy(names[rows, :width].astype(np.int64)), mask.long())
+            else:
+                top = model.run_blocks(torch.as_tensor(np.asarray(frozen[rows]))[:, :width], mask.long(),
+                                       model.frozen_blocks)
+                hidden = model.causal_lm.model.norm(top)
+            out[rows] = ((hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)).numpy()
+    return out
+
+
+def pooled_states(checkpoint: Path, data_dir: Path, base: bool = False) -> tuple[np.ndarray, str]:
+    """``pool_entities`` for a checkpoint, kept in ``data_dir`` as ``pooled_<checkpoint sha256[:12]>[_base].npy``
+    (4-5 minutes on this CPU for the full KG, once); returns the states and that file's key."""
+    from pretrain.evaluate import load_trained
+    from pretrain.model import cached_entity_states
+
+    key = sha256_file(Path(checkpoint))[:12] + ("_base" if base else "")
+    path = Path(data_dir) / f"pooled_{key}.npy"
+    with np.load(Path(data_dir) / "entities.npz") as arrays:
+        names, lengths = arrays["names"], arrays["lengths"]
+    if path.is_file():
+        states = np.load(path)
+        if states.shape[0] == len(names):
+            return states, key
+        log.warning("%s has %d rows for %d entities: recomputing it", path, states.shape[0], len(names))
+    model, _ = load_trained(Path(checkpoint))
+    frozen = cached_entity_states(model, names, lengths, Path(data_dir)) if model.frozen_blocks else None
+    started = time.perf_counter()
+    states = pool_entities(model, names, lengths, frozen, base=base)
+    log.info("pooled %d entity names in %.0fs", len(names), time.perf_counter() - started)
+    np.save(path, states)
+    return states, key
+
+
+class KGHead(nn.Module):
+    """Entity vectors from pooled LM states: standardise, ``Linear(H, hidden) -> GELU -> Linear(hidden, D)``,
+    L2-normalise; relation vectors ``(R, D)`` for DistMult; a learnt temperature for the softmax loss."""
+
+    def __init__(self, mean: Tensor, std: Tensor, n_relations: int, hidden: int, kg_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("std", std.float())
+        self.mlp = nn.Sequential(nn.Linear(len(mean), hidden), nn.GELU(), nn.Linear(hidden, kg_dim))
+        self.relation = nn.Parameter(torch.randn(n_relations, kg_dim) * 0.1 + 1.0)  # near the identity relation
+        self.scale = nn.Parameter(torch.tensor(10.0))
+
+    def forward(self, states: Tensor) -> Tensor:
+        """``(E, H)`` pooled states -> ``(E, D)`` unit entity vectors."""
+        return F.normalize(self.mlp((states - self.mean) / self.std), dim=-1)
+
+    @torch.no_grad()
+    def scorer(self, states: Tensor, chunk: int = 8192) -> EmbeddingScorer:
+        """Every entity encoded once, behind the evaluator's ``Scorer`` protocol (DistMult)."""
+        vectors = torch.cat([self(states[i:i + chunk]) for i in range(0, len(states), chunk)])
+        return EmbeddingScorer(vectors, self.relation.detach(), "distmult")
+
+
+def relation_candidates(split: EdgeSplit) -> tuple[list[Tensor], list[Tensor]]:
+    """The type constraint the evaluator uses (``linkpred``): per relation, the entities seen as its head,
+    and as its tail, in any edge of the split."""
+    every = {name: np.concatenate([getattr(split.train, name), getattr(split.held_out, name)]).astype(np.int64)
+             for name in ("head", "relation", "tail")}
+    return tuple([torch.from_numpy(np.unique(every[side][every["relation"] == r])) for r in range(len(split.relations))]
+                 for side in ("head", "tail"))
+
+
+def _new_head(states: Tensor, split: EdgeSplit, config: HeadConfig) -> KGHead:
+    return KGHead(states.mean(0), states.std(0) + 1e-5, len(split.relations), config.hidden, config.kg_dim)
+
+
+def load_head(path: Path, states: Tensor, split: EdgeSplit, key: str | None = None) -> KGHead:
+    """A fitted head from ``path``; ``key`` (from ``pooled_states``) must be the states it was fitted on."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if key is not None and checkpoint["states_key"] != key:
+        raise ValueError(f"{path} was fitted on pooled states {checkpoint['states_key']}, not {key}: refit it with "
+                         f"'medkg pretrain fit-head --checkpoint=... --out={path}'")
+    if list(checkpoint["entities"]) != [str(e) for e in split.entities[:5]] or checkpoint["n"] != len(states):
+        raise ValueError(f"{path} was fitted on another entity split: refit it with 'medkg pretrain fit-head'")
+    config = HeadConfig(**checkpoint["config"])
+    head = _new_head(states, split, config)
+    head.load_state_dict(checkpoint["head"])
+    return head.eval()
+
+
+def fitted_head_scorer(path: Path, checkpoint: Path, data_dir: Path, split: EdgeSplit,
+                       base: bool = False) -> EmbeddingScorer:
+    """The evaluator's ``Scorer`` of a head fitted by ``fit_head`` on ``checkpoint``'s pooled states (``base``:
+    the base model's), refusing a head fitted on other states."""
+    states, key = pooled_states(Path(checkpoint), Path(data_dir), base)
+    states = torch.from_numpy(states)
+    return load_head(Path(path), states, split, key).scorer(states)
+
+
+def fitted_head_seconds(path: Path) -> float:
+    """The wall time of the head's fit, summed over its sessions (the pooling not counted)."""
+    history = torch.load(path, map_location="cpu", weights_only=False)["history"]
+    return float(history[-1]["seconds"]) if history else 0.0
+
+
+def fit_head(config: HeadConfig) -> dict:
+    """Fit a ``KGHead`` on the pooled states of ``config.checkpoint``; a checkpoint (head, optimizer, epoch,
+    config, the states' key) is written to ``config.out`` after every epoch. Returns the last epoch's log."""
+    torch.manual_seed(config.seed)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    split = EdgeSplit.load(Path(config.data_dir))
+    states_np, key = pooled_states(Path(config.checkpoint), Path(config.data_dir), config.base)
+    states = torch.from_numpy(states_np)
+    head = _new_head(states, split, config)
+    optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)
+    out = Path(config.out)
+    done, history = 0, []
+    if config.resume and out.is_file():
+        checkpoint = torch.load(out, map_location="cpu", weights_only=False)
+        if checkpoint["states_key"] != key:
+            raise ValueError(f"{out} was fitted on other states ({checkpoint['states_key']}); drop --resume")
+        head.load_state_dict(checkpoint["head"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        done, history = checkpoint["epoch"], checkpoint["history"]
+    edges = split.link_train()
+    h, r, t = (torch.from_numpy(getattr(edges, name).astype(np.int64)) for name in ("head", "relation", "tail"))
+    heads, tails = relation_candidates(split)
+    generator = torch.Generator().manual_seed(config.seed)
+    steps_per_epoch = sum(math.ceil(int((r == k).sum()) / config.batch_size) for k in range(len(split.relations)))
+    total = steps_per_epoch * config.epochs
+    started = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)  # wall time over all sessions
+    bar = None
+    if config.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, initial=done * steps_per_epoch, desc="stage 1b head", dynamic_ncols=True)
+    for epoch in range(done, config.epochs):
+        generator.manual_seed(config.seed * 1000 + epoch)  # the same batches whether or not the run resumed
+        order = torch.randperm(len(h), generator=generator)
+        losses = []
+        for k in range(len(split.relations)):
+            rows = order[r[order] == k]
+            for start in range(0, len(rows), config.batch_size):
+                step = epoch * steps_per_epoch + len(losses)
+                for group in optimizer.param_groups:  # cosine from lr to lr / 10
+                    group["lr"] = config.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / total)))
+                batch = rows[start:start + config.batch_size]
+                ends = head(states[torch.cat([h[batch], t[batch]])])  # each end encoded once, for both sides
+                eh, et = ends[:len(batch)], ends[len(batch):]
+                loss = 0.5 * sum(_side_loss(head, states, q, k, a, answer, candidates, config.negatives, generator)
+                                 for q, a, answer, candidates in ((eh, et, t[batch], tails[k]),
+                                                                  (et, eh, h[batch], heads[k])))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+                if bar is not None:
+                    bar.update()
+        history.append({"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - started})
+        log.info("head epoch %d/%d: loss %.4f (%.0fs)", epoch + 1, config.epochs, history[-1]["loss"],
+                 history[-1]["seconds"])
+        if bar is not None:
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1]['loss']:.4f}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".tmp")
+        torch.save({"head": head.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                    "history": history, "config": asdict(config), "states_key": key, "n": len(states),
+                    "entities": [str(e) for e in split.entities[:5]]}, tmp)
+        tmp.replace(out)
+        if config.stop_after and epoch + 1 - done >= config.stop_after:
+            break
+    if bar is not None:
+        bar.close()
+    (out.with_suffix(".json")).write_text(json.dumps({"config": asdict(config), "states_key": key,
+                                                      "history": history}, indent=2) + "\n")
+    return history[-1] if history else {}
+
+
+def _side_loss(head: KGHead, states: Tensor, query: Tensor, relation: int, true: Tensor, answer: Tensor,
+               candidates: Tensor, negatives: int, generator: torch.Generator) -> Tensor:
+    """Softmax cross-entropy of each true answer (vectors ``true`` of entities ``answer``) against ``negatives``
+    candidates of the relation's type, for the query vectors ``query`` (DistMult is symmetric in head and tail,
+    so one function serves both sides)."""
+    drawn = candidates[torch.randint(len(candidates), (negatives,), generator=generator)]
+    q = query * head.relation[relation]
+    pos = head.scale * (q * true).sum(-1)
+    scores = head.scale * (q @ head(states[drawn]).T)
+    return in_batch_loss(pos, scores, drawn.unsqueeze(0) != answer.unsqueeze(1))  # a drawn true answer is no negative
+
+
+def main(argv: list[str] | None = None) -> dict:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    return fit_head(parse_config(HeadConfig, argv))
+
+
+if __name__ == "__main__":
+    main()
