@@ -149,14 +149,14 @@ def compare_answers(limit: int, threads: int | None = None) -> str:
         outcomes = run(assistant, rows)
         with KnowledgeGraph.open(DEFAULT_DATA_DIR) as kg:
             reports[weights] = evaluate(outcomes, kg)
-    lines = [f"  {'metric':28s} {'base':>10s} {'trained':>10s}"]
+    lines = [f"  {'metric':28s} {'base':>18s} {'trained':>18s}"]
     for field in fields(EvalReport):
         values = [getattr(reports[w], field.name) for w in ("base", "trained")]
         if isinstance(values[0], Ratio):
-            shown = ["n/a" if v.value is None else f"{100 * v.value:.1f}%" for v in values]
-            lines.append(f"  {field.name:28s} {shown[0]:>10s} {shown[1]:>10s}")
+            shown = ["n/a" if v.value is None else f"{100 * v.value:.1f}% ({v.hits}/{v.total})" for v in values]
+            lines.append(f"  {field.name:28s} {shown[0]:>18s} {shown[1]:>18s}")
     grades = [reports[w].patient_grade for w in ("base", "trained")]
-    lines.append(f"  {'patient_grade (FK mean)':28s} {_grade(grades[0]):>10s} {_grade(grades[1]):>10s}")
+    lines.append(f"  {'patient_grade (FK mean)':28s} {_grade(grades[0]):>18s} {_grade(grades[1]):>18s}")
     return "\n".join(lines)
 
 
