@@ -94,6 +94,8 @@ def eval_cmd(
     head: Annotated[Path | None, typer.Option(help="a head fitted on the stage-1 states (fit-head)")] = None,
     control_head: Annotated[Path | None, typer.Option(help="a head fitted on the base model's states (--base)")
                             ] = None,
+    random_head: Annotated[Path | None, typer.Option(help="a head fitted on random vectors (--random=576)")
+                           ] = None,
     answers: Annotated[int, typer.Option(help="questions of the answer harness per model (0: skip)")] = 0,
 ) -> None:
     """Link prediction against PyKEEN, perplexity base vs trained, and the answer harness base vs trained."""
@@ -107,11 +109,12 @@ def eval_cmd(
     ours = f"SmolLM2-KG ({config.model.interaction})"
     rows = [(ours, evaluate(link_scorer(model, data_dir), split, limit=limit or None))]
     times = {}
-    fitted = ((f"{ours} + fitted head", head, False), ("base SmolLM2 + fitted head", control_head, True))
-    for name, path, base in fitted:
+    fitted = ((f"{ours} + fitted head", head, {}), ("base SmolLM2 + fitted head", control_head, {"base": True}),
+              ("random vectors + fitted head", random_head, {"random": 576}))
+    for name, path, features in fitted:
         if path is not None:
-            rows.append((name, evaluate(fitted_head_scorer(path, kg_checkpoint, data_dir, split, base), split,
-                                        limit=limit or None)))
+            scorer = fitted_head_scorer(path, kg_checkpoint, data_dir, split, **features)
+            rows.append((name, evaluate(scorer, split, limit=limit or None)))
             times[name] = fitted_head_seconds(path)
     if baselines:
         for run in compare_baselines(split, baseline_budget or None, limit=limit or None,

@@ -13,9 +13,10 @@ link-prediction part the same data: the stage-1 model's pooled final hidden stat
   type-constrained candidates (``kg_scoring.in_batch_loss``); every batch holds edges of one relation.
 
 Entities are still represented by the language model: the head sees nothing but the LM's pooled state of
-the entity's name, so it can only tell entities apart as far as those states do. The control that tells what
-stage 1's KG training added is the same fit on the base model's states (``base=True``, the adapter switched
-off); ``medkg pretrain eval --head ... --control-head ...`` ranks both. The generator's weights do not change.
+the entity's name. Two controls: the same fit on the base model's states (``base=True``, the adapter switched
+off) tells what stage 1's KG training added; the same fit on seeded random vectors (``random=576``) tells how
+much the head makes of entity identities alone, without any language model. ``medkg pretrain eval --head ...
+--control-head ... --random-head ...`` ranks all three. The generator's weights do not change.
 
     medkg pretrain fit-head --checkpoint=runs/kg240.pt --out=runs/kg_head/head.pt [--base] [--epochs=6]
 """
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 class HeadConfig:
     checkpoint: str = "runs/kg/ckpt.pt"  # the stage-1 checkpoint whose pooled states are the entity features
     base: bool = False  # the control: the same fit on the base model's states (the adapter switched off)
+    random: int = 0  # > 0, the other control: seeded random vectors of this width (576: SmolLM2's) for the states
     data_dir: str = "data/pretrain"
     out: str = "runs/kg_head.pt"
     hidden: int = 2048
@@ -115,6 +117,21 @@ def pooled_states(checkpoint: Path, data_dir: Path, base: bool = False) -> tuple
     return states, key
 
 
+def random_states(n: int, width: int, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Standard-normal vectors ``(n, width)`` in place of the LM's states: what the head makes of entity
+    identities alone, the control that tells how much the language model's states carry."""
+    return np.random.default_rng(seed).standard_normal((n, width), dtype=np.float32), f"random_{seed}_{n}x{width}"
+
+
+def entity_states(checkpoint: Path, data_dir: Path, base: bool = False, random: int = 0) -> tuple[np.ndarray, str]:
+    """The features a head fits on: ``pooled_states`` of the checkpoint (``base``: the adapter off), or, when
+    ``random`` > 0, ``random_states`` of that width."""
+    if random:
+        with np.load(Path(data_dir) / "entities.npz") as arrays:
+            return random_states(len(arrays["lengths"]), random)
+    return pooled_states(Path(checkpoint), Path(data_dir), base)
+
+
 class KGHead(nn.Module):
     """Entity vectors from pooled LM states: standardise, ``Linear(H, hidden) -> GELU -> Linear(hidden, D)``,
     L2-normalise; relation vectors ``(R, D)`` for DistMult; a learnt temperature for the softmax loss."""
@@ -166,10 +183,10 @@ def load_head(path: Path, states: Tensor, split: EdgeSplit, key: str | None = No
 
 
 def fitted_head_scorer(path: Path, checkpoint: Path, data_dir: Path, split: EdgeSplit,
-                       base: bool = False) -> EmbeddingScorer:
+                       base: bool = False, random: int = 0) -> EmbeddingScorer:
     """The evaluator's ``Scorer`` of a head fitted by ``fit_head`` on ``checkpoint``'s pooled states (``base``:
-    the base model's), refusing a head fitted on other states."""
-    states, key = pooled_states(Path(checkpoint), Path(data_dir), base)
+    the base model's; ``random``: random vectors of that width), refusing a head fitted on other states."""
+    states, key = entity_states(Path(checkpoint), Path(data_dir), base, random)
     states = torch.from_numpy(states)
     return load_head(Path(path), states, split, key).scorer(states)
 
@@ -187,7 +204,7 @@ def fit_head(config: HeadConfig) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     split = EdgeSplit.load(Path(config.data_dir))
-    states_np, key = pooled_states(Path(config.checkpoint), Path(config.data_dir), config.base)
+    states_np, key = entity_states(Path(config.checkpoint), Path(config.data_dir), config.base, config.random)
     states = torch.from_numpy(states_np)
     head = _new_head(states, split, config)
     optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)

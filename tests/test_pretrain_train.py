@@ -263,7 +263,7 @@ def test_pooled_states_are_what_the_stage1_model_projects(prepared, lora_checkpo
 
 
 def test_fitted_head_learns_resumes_exactly_and_refuses_other_states(prepared, lora_checkpoint, tmp_path):
-    from pretrain.kg_head import fit_head, fitted_head_scorer, load_head, pooled_states
+    from pretrain.kg_head import entity_states, fit_head, fitted_head_scorer, load_head
     from pretrain.linkpred import evaluate
 
     long = fit_head(head_config(prepared, lora_checkpoint, tmp_path / "long.pt", epochs=15))
@@ -284,6 +284,12 @@ def test_fitted_head_learns_resumes_exactly_and_refuses_other_states(prepared, l
     split = EdgeSplit.load(prepared)
     scorer = fitted_head_scorer(straight, lora_checkpoint, prepared, split)
     assert 0.0 < evaluate(scorer, split).overall.mrr <= 1.0
-    states, key = pooled_states(lora_checkpoint, prepared, base=True)
-    with pytest.raises(ValueError, match="fit-head"):
-        load_head(straight, torch.from_numpy(states), split, key)  # fitted on the stage-1 states, not the base's
+    for features in ({"base": True}, {"random": 64}):  # the two controls' states are not the stage-1 states
+        states, key = entity_states(lora_checkpoint, prepared, **features)
+        with pytest.raises(ValueError, match="fit-head"):
+            load_head(straight, torch.from_numpy(states), split, key)
+    random = tmp_path / "random.pt"
+    fit_head(head_config(prepared, lora_checkpoint, random, random=64))
+    assert 0.0 < evaluate(fitted_head_scorer(random, lora_checkpoint, prepared, split, random=64), split).overall.mrr
+    np.testing.assert_array_equal(entity_states(lora_checkpoint, prepared, random=64)[0],
+                                  entity_states(lora_checkpoint, prepared, random=64)[0])  # seeded
