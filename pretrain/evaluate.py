@@ -40,16 +40,18 @@ def load_trained(checkpoint_path: Path) -> tuple[KGLanguageModel, TrainConfig]:
 
 @torch.no_grad()
 def entity_vectors(model: KGLanguageModel, names: np.ndarray, lengths: np.ndarray, batch_size: int = 512,
-                   frozen: np.ndarray | None = None) -> torch.Tensor:
-    """``(n, D)`` entity vectors pooled from the model, computed in batches of similar name length; ``frozen``,
-    the names' states after the frozen blocks (``pretrain.model.cached_entity_states``), skips those blocks."""
+                   frozen: np.ndarray | None = None, pooled: bool = False) -> torch.Tensor:
+    """``(n, D)`` entity vectors pooled from the model (``pooled``: the pooled states before the projection,
+    ``(n, H)``), computed in batches of similar name length; ``frozen``, the names' states after the frozen
+    blocks (``pretrain.model.cached_entity_states``), skips those blocks."""
+    encode = model.pool if pooled else model.encode_entities
     order = np.argsort(lengths, kind="stable")
-    out = torch.empty(len(names), model.config.kg_dim)
+    out = torch.empty(len(names), model.causal_lm.config.hidden_size if pooled else model.config.kg_dim)
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         states = None if frozen is None else torch.as_tensor(np.asarray(frozen[rows]))
-        out[torch.from_numpy(rows)] = model.encode_entities(torch.from_numpy(names[rows].astype(np.int64)),
-                                                            torch.from_numpy(lengths[rows].astype(np.int64)), states)
+        out[torch.from_numpy(rows)] = encode(torch.from_numpy(names[rows].astype(np.int64)),
+                                             torch.from_numpy(lengths[rows].astype(np.int64)), states)
     return out
 
 

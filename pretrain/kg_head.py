@@ -69,28 +69,17 @@ class HeadConfig:
             raise ValueError("hidden, kg_dim, epochs, batch_size and negatives must be positive")
 
 
-@torch.no_grad()
 def pool_entities(model, names: np.ndarray, lengths: np.ndarray, frozen: np.ndarray | None, base: bool = False,
                   batch_size: int = 512) -> np.ndarray:
     """Mean-pooled final (normed) hidden states ``(n, H)`` of every entity name, the representation
-    ``KGLanguageModel.encode_entities`` projects; ``base`` switches the LoRA adapter off."""
+    ``KGLanguageModel.encode_entities`` projects (``KGLanguageModel.pool``); ``base`` switches the LoRA adapter
+    off."""
+    from pretrain.evaluate import entity_vectors
+
     if base and not hasattr(model.lm, "disable_adapter"):
         raise ValueError("the base control needs a LoRA checkpoint (its adapter is switched off)")
-    out = np.zeros((len(names), model.causal_lm.config.hidden_size), dtype=np.float32)
-    order = np.argsort(lengths, kind="stable")
     with model.lm.disable_adapter() if base else nullcontext():
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            width = int(lengths[rows].max())
-            mask = (torch.arange(width) < torch.from_numpy(lengths[rows].astype(np.int64)).unsqueeze(-1)).float()
-            if frozen is None:
-                hidden = model.hidden_states(torch.from_numpy(names[rows, :width].astype(np.int64)), mask.long())
-            else:
-                top = model.run_blocks(torch.as_tensor(np.asarray(frozen[rows]))[:, :width], mask.long(),
-                                       model.frozen_blocks)
-                hidden = model.causal_lm.model.norm(top)
-            out[rows] = ((hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)).numpy()
-    return out
+        return entity_vectors(model, names, lengths, batch_size, frozen, pooled=True).numpy()
 
 
 def pooled_states(checkpoint: Path, data_dir: Path, base: bool = False) -> tuple[np.ndarray, str]:

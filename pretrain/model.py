@@ -169,10 +169,15 @@ class KGLanguageModel(nn.Module):
         return self.run_blocks(embedded, mask, 0, self.frozen_blocks) * mask.unsqueeze(-1)  # zeros past the end
 
     def encode_entities(self, names: Tensor, lengths: Tensor, frozen: Tensor | None = None) -> Tensor:
-        """Entity vectors ``(E, D)``, unit norm, from name tokens ``(E, L)`` (right-padded) and lengths ``(E,)``.
+        """Entity vectors ``(E, D)``, unit norm, from name tokens ``(E, L)`` (right-padded) and lengths ``(E,)``:
+        ``pool`` projected to the KG space."""
+        return F.normalize(self.entity_projection(self.pool(names, lengths, frozen)), dim=-1)
+
+    def pool(self, names: Tensor, lengths: Tensor, frozen: Tensor | None = None) -> Tensor:
+        """The names' final (normed) hidden states mean-pooled over their tokens, ``(E, H)``.
 
         ``frozen`` ``(E, L, H)``, the names' states after the frozen blocks (``frozen_states``), skips those
-        blocks: the same vectors for about ``top_layers / layers`` of the cost."""
+        blocks: the same states for about ``top_layers / layers`` of the cost."""
         width = int(lengths.max())
         mask = (torch.arange(width, device=names.device) < lengths.unsqueeze(-1)).float()
         if frozen is None:
@@ -180,8 +185,7 @@ class KGLanguageModel(nn.Module):
         else:
             top = self.run_blocks(frozen[:, :width], mask.long(), self.frozen_blocks)
             hidden = self.causal_lm.model.norm(top)
-        pooled = (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
-        return F.normalize(self.entity_projection(pooled), dim=-1)
+        return (hidden * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
 
     def forward(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """The losses of the objectives present in ``batch``:
