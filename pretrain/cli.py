@@ -91,17 +91,14 @@ def eval_cmd(
     baselines: Annotated[bool, typer.Option(help="train and rank the PyKEEN baselines")] = True,
     baseline_budget: Annotated[float, typer.Option(help="seconds of PyKEEN training in all (0: no limit)")] = 600.0,
     baseline_epochs: Annotated[int, typer.Option(help="epochs of each PyKEEN model (0: its default)")] = 0,
-    head: Annotated[Path | None, typer.Option(help="a head fitted on the stage-1 states (fit-head)")] = None,
-    control_head: Annotated[Path | None, typer.Option(help="a head fitted on the base model's states (--base)")
-                            ] = None,
-    random_head: Annotated[Path | None, typer.Option(help="a head fitted on random vectors (--random=576)")
-                           ] = None,
+    head: Annotated[list[Path] | None, typer.Option(help="a head fitted by fit-head on --kg-checkpoint (stage 1b; "
+                                                         "repeat it for the controls)")] = None,
     answers: Annotated[int, typer.Option(help="questions of the answer harness per model (0: skip)")] = 0,
 ) -> None:
     """Link prediction against PyKEEN, perplexity base vs trained, and the answer harness base vs trained."""
     from pretrain.data import EdgeSplit
     from pretrain.evaluate import link_scorer, load_trained, perplexity
-    from pretrain.kg_head import fitted_head_scorer, fitted_head_seconds
+    from pretrain.kg_head import describe_head, fitted_head_config, fitted_head_scorer, fitted_head_seconds
     from pretrain.linkpred import compare_baselines, evaluate, format_table
 
     split = EdgeSplit.load(data_dir)
@@ -109,13 +106,11 @@ def eval_cmd(
     ours = f"SmolLM2-KG ({config.model.interaction})"
     rows = [(ours, evaluate(link_scorer(model, data_dir), split, limit=limit or None))]
     times = {}
-    fitted = ((f"{ours} + fitted head", head, {}), ("base SmolLM2 + fitted head", control_head, {"base": True}),
-              ("random vectors + fitted head", random_head, {"random": 576}))
-    for name, path, features in fitted:
-        if path is not None:
-            scorer = fitted_head_scorer(path, kg_checkpoint, data_dir, split, **features)
-            rows.append((name, evaluate(scorer, split, limit=limit or None)))
-            times[name] = fitted_head_seconds(path)
+    for path in head or ():
+        name = describe_head(fitted_head_config(path), ours)
+        rows.append((name, evaluate(fitted_head_scorer(path, kg_checkpoint, data_dir, split), split,
+                                    limit=limit or None)))
+        times[name] = fitted_head_seconds(path)
     if baselines:
         for run in compare_baselines(split, baseline_budget or None, limit=limit or None,
                                      epochs=baseline_epochs or None):

@@ -13,12 +13,15 @@ link-prediction part the same data: the stage-1 model's pooled final hidden stat
   type-constrained candidates (``kg_scoring.in_batch_loss``); every batch holds edges of one relation.
 
 Entities are still represented by the language model: the head sees nothing but the LM's pooled state of
-the entity's name. Two controls: the same fit on the base model's states (``base=True``, the adapter switched
-off) tells what stage 1's KG training added; the same fit on seeded random vectors (``random=576``) tells how
-much the head makes of entity identities alone, without any language model. ``medkg pretrain eval --head ...
---control-head ... --random-head ...`` ranks all three. The generator's weights do not change.
+the entity's name, and with ``definitions=True`` beside it the pooled state of its ``"<name>: <definition>"``
+(KEPLER's entity text; Disease Ontology and HPO terms have definitions, drugs and genes have none here; a
+definition naming both ends of a held-out edge is left out, as in the corpus). Two controls: the same fit on
+the base model's states (``base=True``, the adapter switched off) tells what stage 1's KG training added; the
+same fit on seeded random vectors (``random=576``) tells how much the head makes of entity identities alone,
+without any language model. ``medkg pretrain eval --head ... --head ...`` (once per head) ranks each, named by
+what it was fitted on. The generator's weights do not change.
 
-    medkg pretrain fit-head --checkpoint=runs/kg240.pt --out=runs/kg_head/head.pt [--base] [--epochs=6]
+    medkg pretrain fit-head --checkpoint=runs/kg240.pt --out=runs/kg_head/head.pt [--base] [--definitions]
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class HeadConfig:
     checkpoint: str = "runs/kg/ckpt.pt"  # the stage-1 checkpoint whose pooled states are the entity features
     base: bool = False  # the control: the same fit on the base model's states (the adapter switched off)
     random: int = 0  # > 0, the other control: seeded random vectors of this width (576: SmolLM2's) for the states
+    definitions: bool = False  # beside the name's state, the pooled "<name>: <definition>" (KEPLER); 26 min once
     data_dir: str = "data/pretrain"
     out: str = "runs/kg_head.pt"
     hidden: int = 2048
@@ -82,26 +86,46 @@ def pool_entities(model, names: np.ndarray, lengths: np.ndarray, frozen: np.ndar
         return entity_vectors(model, names, lengths, batch_size, frozen, pooled=True).numpy()
 
 
-def pooled_states(checkpoint: Path, data_dir: Path, base: bool = False) -> tuple[np.ndarray, str]:
-    """``pool_entities`` for a checkpoint, kept in ``data_dir`` as ``pooled_<checkpoint sha256[:12]>[_base].npy``
-    (4-5 minutes on this CPU for the full KG, once); returns the states and that file's key."""
+def pooled_states(checkpoint: Path, data_dir: Path, base: bool = False,
+                  definitions: bool = False) -> tuple[np.ndarray, str]:
+    """``pool_entities`` for a checkpoint, kept in ``data_dir`` as
+    ``pooled_<checkpoint sha256[:12]>[_base][_definitions].npy``; returns the states and that file's key.
+
+    Names: 4-5 minutes on this CPU for the full KG (the frozen blocks' cached states are reused). ``definitions``:
+    the texts of ``definitions.npz`` (``"<name>: <definition>"``, up to 64 tokens) through all 30 blocks, about 26
+    minutes at 2 threads; rows of entities without a usable definition are zero."""
     from pretrain.evaluate import load_trained
     from pretrain.model import cached_entity_states
 
-    key = sha256_file(Path(checkpoint))[:12] + ("_base" if base else "")
+    key = sha256_file(Path(checkpoint))[:12] + ("_base" if base else "") + ("_definitions" if definitions else "")
     path = Path(data_dir) / f"pooled_{key}.npy"
-    with np.load(Path(data_dir) / "entities.npz") as arrays:
-        names, lengths = arrays["names"], arrays["lengths"]
+    if definitions:
+        source = Path(data_dir) / "definitions.npz"
+        if not source.is_file():
+            raise FileNotFoundError(f"{source} is missing: rebuild the prepared data with "
+                                    f"'python -m pretrain.prepare --out {data_dir}'")
+        with np.load(source) as arrays:
+            texts, lengths = arrays["tokens"], arrays["lengths"]
+    else:
+        with np.load(Path(data_dir) / "entities.npz") as arrays:
+            texts, lengths = arrays["names"], arrays["lengths"]
     if path.is_file():
         states = np.load(path)
-        if states.shape[0] == len(names):
+        if states.shape[0] == len(texts):
             return states, key
-        log.warning("%s has %d rows for %d entities: recomputing it", path, states.shape[0], len(names))
+        log.warning("%s has %d rows for %d entities: recomputing it", path, states.shape[0], len(texts))
     model, _ = load_trained(Path(checkpoint))
-    frozen = cached_entity_states(model, names, lengths, Path(data_dir)) if model.frozen_blocks else None
     started = time.perf_counter()
-    states = pool_entities(model, names, lengths, frozen, base=base)
-    log.info("pooled %d entity names in %.0fs", len(names), time.perf_counter() - started)
+    if definitions:
+        rows = np.flatnonzero(lengths > 0)
+        states = np.zeros((len(texts), model.causal_lm.config.hidden_size), dtype=np.float32)
+        states[rows] = pool_entities(model, texts[rows], lengths[rows], None, base=base, batch_size=64)
+    else:
+        frozen = cached_entity_states(model, texts, lengths, Path(data_dir)) if model.frozen_blocks else None
+        rows = np.arange(len(texts))
+        states = pool_entities(model, texts, lengths, frozen, base=base)
+    log.info("pooled %d entity %s in %.0fs", len(rows), "definitions" if definitions else "names",
+             time.perf_counter() - started)
     np.save(path, states)
     return states, key
 
@@ -112,13 +136,22 @@ def random_states(n: int, width: int, seed: int = 0) -> tuple[np.ndarray, str]:
     return np.random.default_rng(seed).standard_normal((n, width), dtype=np.float32), f"random_{seed}_{n}x{width}"
 
 
-def entity_states(checkpoint: Path, data_dir: Path, base: bool = False, random: int = 0) -> tuple[np.ndarray, str]:
-    """The features a head fits on: ``pooled_states`` of the checkpoint (``base``: the adapter off), or, when
-    ``random`` > 0, ``random_states`` of that width."""
+def entity_states(checkpoint: Path, data_dir: Path, base: bool = False, random: int = 0,
+                  definitions: bool = False) -> tuple[np.ndarray, str]:
+    """The features a head fits on: ``pooled_states`` of the checkpoint's entity names (``base``: the adapter off);
+    with ``definitions``, beside them the pooled state of each entity's ``"<name>: <definition>"`` (KEPLER's
+    text), the name's again where there is none, ``(n, 2H)``; or, when ``random`` > 0, ``random_states`` of that
+    width."""
     if random:
         with np.load(Path(data_dir) / "entities.npz") as arrays:
             return random_states(len(arrays["lengths"]), random)
-    return pooled_states(Path(checkpoint), Path(data_dir), base)
+    states, key = pooled_states(Path(checkpoint), Path(data_dir), base)
+    if not definitions:
+        return states, key
+    text, key = pooled_states(Path(checkpoint), Path(data_dir), base, definitions=True)
+    with np.load(Path(data_dir) / "definitions.npz") as arrays:
+        defined = arrays["lengths"] > 0
+    return np.concatenate([states, np.where(defined[:, None], text, states)], axis=1), key
 
 
 class KGHead(nn.Module):
@@ -171,13 +204,27 @@ def load_head(path: Path, states: Tensor, split: EdgeSplit, key: str | None = No
     return head.eval()
 
 
-def fitted_head_scorer(path: Path, checkpoint: Path, data_dir: Path, split: EdgeSplit,
-                       base: bool = False, random: int = 0) -> EmbeddingScorer:
-    """The evaluator's ``Scorer`` of a head fitted by ``fit_head`` on ``checkpoint``'s pooled states (``base``:
-    the base model's; ``random``: random vectors of that width), refusing a head fitted on other states."""
-    states, key = entity_states(Path(checkpoint), Path(data_dir), base, random)
+def fitted_head_config(path: Path) -> HeadConfig:
+    """The configuration a head was fitted with, which says what states it reads."""
+    return HeadConfig(**torch.load(path, map_location="cpu", weights_only=False)["config"])
+
+
+def fitted_head_scorer(path: Path, checkpoint: Path, data_dir: Path, split: EdgeSplit) -> EmbeddingScorer:
+    """The evaluator's ``Scorer`` of a head fitted by ``fit_head``, on the states its configuration names (the
+    stage-1 ``checkpoint``'s pooled names, with ``base`` the base model's, with ``definitions`` the definitions
+    beside them, or random vectors), refusing a head fitted on another checkpoint's states."""
+    config = fitted_head_config(Path(path))
+    states, key = entity_states(Path(checkpoint), Path(data_dir), config.base, config.random, config.definitions)
     states = torch.from_numpy(states)
     return load_head(Path(path), states, split, key).scorer(states)
+
+
+def describe_head(config: HeadConfig, model: str) -> str:
+    """A results-table row name for a head fitted with ``config`` on ``model``'s states."""
+    if config.random:
+        return "random vectors + fitted head"
+    states = "base SmolLM2" if config.base else model
+    return f"{states} + fitted head" + (" (names + definitions)" if config.definitions else "")
 
 
 def fitted_head_seconds(path: Path) -> float:
@@ -193,7 +240,8 @@ def fit_head(config: HeadConfig) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
     split = EdgeSplit.load(Path(config.data_dir))
-    states_np, key = entity_states(Path(config.checkpoint), Path(config.data_dir), config.base, config.random)
+    states_np, key = entity_states(Path(config.checkpoint), Path(config.data_dir), config.base, config.random,
+                                   config.definitions)
     states = torch.from_numpy(states_np)
     head = _new_head(states, split, config)
     optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)

@@ -13,6 +13,9 @@ Writes into ``--out``:
 * ``lm_heldout.bin``: the held-out edges verbalised (first phrasing), for perplexity;
 * ``entities.npz``: ``names`` ``(n, L)`` int32 token ids of each entity's preferred name, right-padded, and
   ``lengths`` ``(n,)``, aligned with the split's entities;
+* ``definitions.npz``: ``tokens`` ``(n, 64)`` and ``lengths`` ``(n,)`` of each entity's ``"<name>: <definition>"``,
+  the corpus's text, cut at ``MAX_DEFINITION_TOKENS``; length 0 where the entity has no definition or its
+  definition was left out of the corpus for naming a held-out pair (stage 1b's KEPLER-style entity states);
 * ``sft_{train,dev}.npz`` when stage-2 examples exist (``pretrain.instructions``): ``tokens`` (flat int32),
   ``offsets`` ``(k + 1,)`` and ``prompt_lengths`` ``(k,)``: the loss is taken on the answer tokens only;
 * ``prepared.json``: counts, sha256 of every file, the KG build, the seed and the tokenizer's model file.
@@ -41,6 +44,7 @@ FORMAT_VERSION = 1
 MANIFEST = "prepared.json"
 BUILD_COMMAND = "python -m pretrain.prepare --out DIR"
 MAX_NAME_TOKENS = 16
+MAX_DEFINITION_TOKENS = 64
 LITERATURE = Path(__file__).resolve().parent.parent / "bundle" / "literature" / "passages.jsonl.gz"
 
 
@@ -74,13 +78,12 @@ def write_tokens(path: Path, documents: Iterable[str], tokenizer, eot: int) -> i
     return count
 
 
-def definitions(kg: KnowledgeGraph, split: EdgeSplit, names: Sequence[str]) -> list[str]:
-    """``"<name>: <definition>"`` for every entity with a definition."""
+def definitions(kg: KnowledgeGraph, split: EdgeSplit, names: Sequence[str]) -> list[str | None]:
+    """``"<name>: <definition>"`` of every entity, aligned with the split's entities; None where it has none."""
     found = []
     for entity_id, name in zip(split.entities.tolist(), names, strict=True):
         definition = kg.entity(entity_id).definition
-        if definition:
-            found.append(f"{name}: {definition}")
+        found.append(f"{name}: {definition}" if definition else None)
     return found
 
 
@@ -102,11 +105,18 @@ def without_leaks(texts: Iterable[str], pairs: _HeldOutPairs) -> list[str]:
 
 def entity_tokens(names: Sequence[str], tokenizer, pad: int) -> tuple[np.ndarray, np.ndarray]:
     """(names ``(n, L)`` int32 right-padded with ``pad``, lengths ``(n,)``), names cut at ``MAX_NAME_TOKENS``."""
-    ids = tokenizer(list(names), add_special_tokens=False)["input_ids"]
-    out = np.full((len(ids), MAX_NAME_TOKENS), pad, dtype=np.int32)
+    return token_rows([name or None for name in names], tokenizer, pad, MAX_NAME_TOKENS, empty=[pad])
+
+
+def token_rows(texts: Sequence[str | None], tokenizer, pad: int, width: int,
+               empty: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(``(n, width)`` int32 token ids right-padded with ``pad``, lengths ``(n,)``), each text cut at ``width``
+    tokens; a None (or empty) text is ``empty`` (length 0 when None)."""
+    ids = tokenizer([text or "" for text in texts], add_special_tokens=False)["input_ids"]
+    out = np.full((len(ids), width), pad, dtype=np.int32)
     lengths = np.zeros(len(ids), dtype=np.int32)
     for row, tokens in enumerate(ids):
-        tokens = tokens[:MAX_NAME_TOKENS] or [pad]
+        tokens = tokens[:width] or list(empty or [])
         out[row, :len(tokens)] = tokens
         lengths[row] = len(tokens)
     return out, lengths
@@ -174,13 +184,15 @@ def prepare(kg: KnowledgeGraph, out: Path, tokenizer, seed: int = 0, n_passages:
     eot = tokenizer.eos_token_id
     sentences = list(training_texts(kg, split, seed=seed))
     defined = definitions(kg, split, names)
-    kept_definitions = without_leaks(defined, pairs)
+    usable = [text if text is not None and pairs.find(text) is None else None for text in defined]
+    kept_definitions = [text for text in usable if text is not None]
     literature = passages(n_passages, seed)
     kept_passages = without_leaks(literature, pairs)
     log.info("corpus: %d sentences, %d/%d definitions and %d/%d passages without a held-out pair",
              len(sentences), len(kept_definitions), len(defined), len(kept_passages), len(literature))
     counts = {"sentences": len(sentences), "definitions": len(kept_definitions),
-              "definitions_left_out": len(defined) - len(kept_definitions), "passages": len(kept_passages),
+              "definitions_left_out": sum(text is not None for text in defined) - len(kept_definitions),
+              "passages": len(kept_passages),
               "passages_left_out": len(literature) - len(kept_passages)}
     counts["lm_train_tokens"] = write_tokens(out / "lm_train.bin", [*sentences, *kept_definitions, *kept_passages],
                                              tokenizer, eot)
@@ -190,8 +202,10 @@ def prepare(kg: KnowledgeGraph, out: Path, tokenizer, seed: int = 0, n_passages:
     counts["lm_heldout_tokens"] = write_tokens(out / "lm_heldout.bin", held_texts, tokenizer, eot)
     name_ids, lengths = entity_tokens(names, tokenizer, eot)
     np.savez(out / "entities.npz", names=name_ids, lengths=lengths)
+    definition_ids, definition_lengths = token_rows(usable, tokenizer, eot, MAX_DEFINITION_TOKENS)
+    np.savez(out / "definitions.npz", tokens=definition_ids, lengths=definition_lengths)
     counts["entities"] = len(names)
-    files = ["edge_split.npz", "lm_train.bin", "lm_heldout.bin", "entities.npz"]
+    files = ["edge_split.npz", "lm_train.bin", "lm_heldout.bin", "entities.npz", "definitions.npz"]
     files += add_sft(out, tokenizer, instructions, counts, sft_max_tokens)
     manifest = {"format_version": FORMAT_VERSION, "seed": seed, "kg_build_id": kg.manifest.get("build_id", ""),
                 "tokenizer": getattr(tokenizer, "name_or_path", ""), "vocab_size": len(tokenizer),

@@ -58,6 +58,17 @@ def test_prepared_corpus_names_no_held_out_pair(kg, prepared, tokenizer):
         assert arrays["names"].shape == (len(split.entities), 16)
         first = tokenizer.decode(arrays["names"][0, :arrays["lengths"][0]].tolist())
     assert first == kg.name(split.entities[0])
+    with np.load(prepared / "definitions.npz") as arrays:  # the corpus's definitions, per entity, for stage 1b
+        texts = [tokenizer.decode(row[:n].tolist()) for row, n in zip(arrays["tokens"], arrays["lengths"], strict=True)]
+    assert sum(map(bool, texts)) == manifest["counts"]["definitions"] > 0
+    corpus, names = set(documents), entity_names(kg, split)
+    for entity, name, text in zip(split.entities.tolist(), names, texts, strict=True):
+        definition = kg.entity(entity).definition
+        full = f"{name}: {definition}"
+        if text:
+            assert definition and full in corpus and full.startswith(text)
+        elif definition:  # left out of the corpus and of the array: it names both ends of a held-out edge
+            assert leaks([full], split, names) and full not in corpus
 
 
 def test_a_changed_prepared_file_names_the_command(prepared, tmp_path):
@@ -290,6 +301,44 @@ def test_fitted_head_learns_resumes_exactly_and_refuses_other_states(prepared, l
             load_head(straight, torch.from_numpy(states), split, key)
     random = tmp_path / "random.pt"
     fit_head(head_config(prepared, lora_checkpoint, random, random=64))
-    assert 0.0 < evaluate(fitted_head_scorer(random, lora_checkpoint, prepared, split, random=64), split).overall.mrr
+    assert 0.0 < evaluate(fitted_head_scorer(random, lora_checkpoint, prepared, split), split).overall.mrr
     np.testing.assert_array_equal(entity_states(lora_checkpoint, prepared, random=64)[0],
                                   entity_states(lora_checkpoint, prepared, random=64)[0])  # seeded
+
+
+def test_definition_states_sit_beside_the_names_and_a_head_fits_on_them(prepared, lora_checkpoint, tmp_path):
+    from pretrain.evaluate import load_trained
+    from pretrain.kg_head import (
+        describe_head,
+        entity_states,
+        fit_head,
+        fitted_head_config,
+        fitted_head_scorer,
+        load_head,
+        pool_entities,
+    )
+    from pretrain.linkpred import evaluate
+
+    names, key = entity_states(lora_checkpoint, prepared)
+    both, both_key = entity_states(lora_checkpoint, prepared, definitions=True)
+    with np.load(prepared / "definitions.npz") as arrays:
+        tokens, lengths = arrays["tokens"], arrays["lengths"]
+    defined = np.flatnonzero(lengths > 0)
+    assert both.shape == (len(names), 2 * names.shape[1]) and both_key != key and 0 < len(defined) < len(names)
+    np.testing.assert_array_equal(both[:, :names.shape[1]], names)
+    undefined = lengths == 0  # no definition: the name's state stands in
+    np.testing.assert_array_equal(both[undefined, names.shape[1]:], names[undefined])
+    model, _ = load_trained(lora_checkpoint)
+    np.testing.assert_allclose(both[defined, names.shape[1]:],
+                               pool_entities(model, tokens[defined], lengths[defined], None, batch_size=3),
+                               rtol=1e-4, atol=1e-5)
+
+    path = tmp_path / "definitions.pt"
+    fit_head(head_config(prepared, lora_checkpoint, path, definitions=True))
+    split = EdgeSplit.load(prepared)
+    assert 0.0 < evaluate(fitted_head_scorer(path, lora_checkpoint, prepared, split), split).overall.mrr <= 1.0
+    assert describe_head(fitted_head_config(path), "SmolLM2-KG") == "SmolLM2-KG + fitted head (names + definitions)"
+    names_only = tmp_path / "names.pt"
+    fit_head(head_config(prepared, lora_checkpoint, names_only, epochs=1))
+    with pytest.raises(ValueError, match="fit-head"):  # a names-only head does not read these states
+        load_head(names_only, torch.from_numpy(both), split, both_key)
