@@ -89,7 +89,8 @@ def pool_entities(model, names: np.ndarray, lengths: np.ndarray, frozen: np.ndar
 def pooled_states(checkpoint: Path, data_dir: Path, base: bool = False,
                   definitions: bool = False) -> tuple[np.ndarray, str]:
     """``pool_entities`` for a checkpoint, kept in ``data_dir`` as
-    ``pooled_<checkpoint sha256[:12]>[_base][_definitions].npy``; returns the states and that file's key.
+    ``pooled_<checkpoint sha256[:12]>[_base][_definitions].npy`` beside a ``.json`` with the sha256 of the token
+    file it was pooled from (a changed file is pooled again); returns the states and that file's key.
 
     Names: 4-5 minutes on this CPU for the full KG (the frozen blocks' cached states are reused). ``definitions``:
     the texts of ``definitions.npz`` (``"<name>: <definition>"``, up to 64 tokens) through all 30 blocks, about 26
@@ -99,21 +100,18 @@ def pooled_states(checkpoint: Path, data_dir: Path, base: bool = False,
 
     key = sha256_file(Path(checkpoint))[:12] + ("_base" if base else "") + ("_definitions" if definitions else "")
     path = Path(data_dir) / f"pooled_{key}.npy"
-    if definitions:
-        source = Path(data_dir) / "definitions.npz"
-        if not source.is_file():
-            raise FileNotFoundError(f"{source} is missing: rebuild the prepared data with "
-                                    f"'python -m pretrain.prepare --out {data_dir}'")
-        with np.load(source) as arrays:
-            texts, lengths = arrays["tokens"], arrays["lengths"]
-    else:
-        with np.load(Path(data_dir) / "entities.npz") as arrays:
-            texts, lengths = arrays["names"], arrays["lengths"]
+    source = Path(data_dir) / ("definitions.npz" if definitions else "entities.npz")
+    if not source.is_file():
+        raise FileNotFoundError(f"{source} is missing: rebuild the prepared data with "
+                                f"'python -m pretrain.prepare --out {data_dir}'")
+    with np.load(source) as arrays:
+        texts, lengths = (arrays["tokens"] if definitions else arrays["names"]), arrays["lengths"]
+    made_from = {"checkpoint": str(checkpoint), source.name: sha256_file(source)}
+    sidecar = path.with_suffix(".json")
     if path.is_file():
-        states = np.load(path)
-        if states.shape[0] == len(texts):
-            return states, key
-        log.warning("%s has %d rows for %d entities: recomputing it", path, states.shape[0], len(texts))
+        if sidecar.is_file() and json.loads(sidecar.read_text()).get(source.name) == made_from[source.name]:
+            return np.load(path), key
+        log.warning("%s was not pooled from this %s: recomputing it", path, source)
     model, _ = load_trained(Path(checkpoint))
     started = time.perf_counter()
     if definitions:
@@ -127,6 +125,7 @@ def pooled_states(checkpoint: Path, data_dir: Path, base: bool = False,
     log.info("pooled %d entity %s in %.0fs", len(rows), "definitions" if definitions else "names",
              time.perf_counter() - started)
     np.save(path, states)
+    sidecar.write_text(json.dumps(made_from) + "\n")
     return states, key
 
 

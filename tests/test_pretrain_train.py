@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -72,8 +73,6 @@ def test_prepared_corpus_names_no_held_out_pair(kg, prepared, tokenizer):
 
 
 def test_a_changed_prepared_file_names_the_command(prepared, tmp_path):
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(prepared, copy)
     with open(copy / "lm_heldout.bin", "ab") as handle:
@@ -338,6 +337,14 @@ def test_definition_states_sit_beside_the_names_and_a_head_fits_on_them(prepared
     split = EdgeSplit.load(prepared)
     assert 0.0 < evaluate(fitted_head_scorer(path, lora_checkpoint, prepared, split), split).overall.mrr <= 1.0
     assert describe_head(fitted_head_config(path), "SmolLM2-KG") == "SmolLM2-KG + fitted head (names + definitions)"
+    copy = tmp_path / "changed"  # a changed definitions file is pooled again, not read from the cache
+    shutil.copytree(prepared, copy)
+    changed = dict(np.load(copy / "definitions.npz"))
+    changed["lengths"][defined[0]] -= 1
+    np.savez(copy / "definitions.npz", **changed)
+    again, _ = entity_states(lora_checkpoint, copy, definitions=True)
+    assert not np.allclose(again[defined[0]], both[defined[0]]) and np.allclose(again[defined[1:]], both[defined[1:]])
+
     names_only = tmp_path / "names.pt"
     fit_head(head_config(prepared, lora_checkpoint, names_only, epochs=1))
     with pytest.raises(ValueError, match="fit-head"):  # a names-only head does not read these states
