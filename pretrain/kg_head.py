@@ -219,11 +219,12 @@ def fitted_head_scorer(path: Path, checkpoint: Path, data_dir: Path, split: Edge
 
 
 def describe_head(config: HeadConfig, model: str) -> str:
-    """A results-table row name for a head fitted with ``config`` on ``model``'s states."""
+    """A results-table row name for a head fitted with ``config`` on ``model``'s states, with its epochs."""
+    texts = "names + definitions" if config.definitions else "names"
     if config.random:
-        return "random vectors + fitted head"
+        return f"random vectors + fitted head ({config.epochs} ep)"
     states = "base SmolLM2" if config.base else model
-    return f"{states} + fitted head" + (" (names + definitions)" if config.definitions else "")
+    return f"{states} + fitted head ({texts}, {config.epochs} ep)"
 
 
 def fitted_head_seconds(path: Path) -> float:

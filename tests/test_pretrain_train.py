@@ -336,7 +336,8 @@ def test_definition_states_sit_beside_the_names_and_a_head_fits_on_them(prepared
     fit_head(head_config(prepared, lora_checkpoint, path, definitions=True))
     split = EdgeSplit.load(prepared)
     assert 0.0 < evaluate(fitted_head_scorer(path, lora_checkpoint, prepared, split), split).overall.mrr <= 1.0
-    assert describe_head(fitted_head_config(path), "SmolLM2-KG") == "SmolLM2-KG + fitted head (names + definitions)"
+    named = describe_head(fitted_head_config(path), "SmolLM2-KG")
+    assert named == "SmolLM2-KG + fitted head (names + definitions, 2 ep)"
     copy = tmp_path / "changed"  # a changed definitions file is pooled again, not read from the cache
     shutil.copytree(prepared, copy)
     changed = dict(np.load(copy / "definitions.npz"))
