@@ -58,7 +58,7 @@ class HeadConfig:
     out: str = "runs/kg_head.pt"
     hidden: int = 2048
     kg_dim: int = 256
-    epochs: int = 6  # the measured run (README); its loss still fell 0.1 an epoch at the end
+    epochs: int = 15  # measured (README): names + definitions 0.102 MRR at 6 epochs, 0.164 at 15
     batch_size: int = 2048  # positive edges per step, all of one relation
     negatives: int = 1024  # per step, drawn from the relation's candidates; shared by the step's positives
     lr: float = 2e-3  # cosine-decayed to lr / 10 over all epochs
