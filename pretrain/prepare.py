@@ -186,12 +186,13 @@ def prepare(kg: KnowledgeGraph, out: Path, tokenizer, seed: int = 0, n_passages:
     defined = definitions(kg, split, names)
     usable = [text if text is not None and pairs.find(text) is None else None for text in defined]
     kept_definitions = [text for text in usable if text is not None]
+    n_defined = sum(text is not None for text in defined)
     literature = passages(n_passages, seed)
     kept_passages = without_leaks(literature, pairs)
     log.info("corpus: %d sentences, %d/%d definitions and %d/%d passages without a held-out pair",
-             len(sentences), len(kept_definitions), len(defined), len(kept_passages), len(literature))
+             len(sentences), len(kept_definitions), n_defined, len(kept_passages), len(literature))
     counts = {"sentences": len(sentences), "definitions": len(kept_definitions),
-              "definitions_left_out": sum(text is not None for text in defined) - len(kept_definitions),
+              "definitions_left_out": n_defined - len(kept_definitions),
               "passages": len(kept_passages),
               "passages_left_out": len(literature) - len(kept_passages)}
     counts["lm_train_tokens"] = write_tokens(out / "lm_train.bin", [*sentences, *kept_definitions, *kept_passages],
