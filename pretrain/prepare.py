@@ -105,13 +105,13 @@ def without_leaks(texts: Iterable[str], pairs: _HeldOutPairs) -> list[str]:
 
 def entity_tokens(names: Sequence[str], tokenizer, pad: int) -> tuple[np.ndarray, np.ndarray]:
     """(names ``(n, L)`` int32 right-padded with ``pad``, lengths ``(n,)``), names cut at ``MAX_NAME_TOKENS``."""
-    return token_rows([name or None for name in names], tokenizer, pad, MAX_NAME_TOKENS, empty=[pad])
+    return token_rows(names, tokenizer, pad, MAX_NAME_TOKENS, empty=[pad])
 
 
 def token_rows(texts: Sequence[str | None], tokenizer, pad: int, width: int,
                empty: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(``(n, width)`` int32 token ids right-padded with ``pad``, lengths ``(n,)``), each text cut at ``width``
-    tokens; a None (or empty) text is ``empty`` (length 0 when None)."""
+    tokens; a None or empty text gets the tokens ``empty`` (by default none: length 0)."""
     ids = tokenizer([text or "" for text in texts], add_special_tokens=False)["input_ids"]
     out = np.full((len(ids), width), pad, dtype=np.int32)
     lengths = np.zeros(len(ids), dtype=np.int32)
