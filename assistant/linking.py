@@ -5,8 +5,10 @@ Candidates come from four sources, cheapest first:
 1. **dictionary** — every KG name, synonym and HPO lay synonym, plus two committed resources
    (``resources/abbreviations.tsv``, ``resources/lay_synonyms.tsv``), folded by ``linking_text.name_key``
    (case, punctuation, plurals, possessives) and matched in one pass with an Aho-Corasick automaton over
-   token keys (``" key "``, so matches fall on word boundaries). All-capitals short names ("COPD", "MI")
-   match only capitals in the text unless the curated table says otherwise ("copd", "htn").
+   token keys (``" key "``, so matches fall on word boundaries). A phrase the lay table lists means what the
+   table says, whatever KG term has the same name ("feeling sick" is nausea, not SIDER's one-drug term).
+   All-capitals short names ("COPD", "MI") match only capitals in the text unless the curated table says
+   otherwise ("copd", "htn").
 2. **fuzzy** — a token that is in no name, is not a common word, and has at least ``fuzzy_min_chars``
    letters is corrected to the closest name token with the same first letter (rapidfuzz ratio ≥
    ``fuzzy_cutoff``); the corrected key string is matched again, so a typo only links if it completes
@@ -230,7 +232,10 @@ class Linker:
         out = []
         for first, end, key in self._match([t.key for t in tokens]):
             surface = text[tokens[first].start:tokens[end - 1].end]
-            for entry in self.dictionary.entries[key]:
+            entries = self.dictionary.entries[key]
+            if any(e.kind == "curated" for e in entries):  # the lay table says what this phrase means to a
+                entries = [e for e in entries if e.kind == "curated"]  # patient, over a rare KG term of that name
+            for entry in entries:
                 if entry.case_sensitive and "".join(t.surface for t in tokens[first:end]) != \
                         "".join(t.surface for t in tokenize(entry.surface or entry.name)):
                     continue

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from assistant import linking_cli
 from assistant.embedding import FakeEmbedder
 from assistant.linking import Linker, LinkerConfig
-from assistant.linking_dictionary import LinkingResourceError, read_resource
+from assistant.linking_dictionary import RESOURCES, LinkingResourceError, read_resource
 from assistant.linking_eval import PRF, GoldMention, gold_doids, read_pubtator
 from assistant.linking_index import (
     LinkingIndexMismatchError,
@@ -80,6 +80,20 @@ def test_abbreviations_from_kg_and_curated_table(linker):
     assert top(linker, "T2D")[1] == "DOID:9352"  # curated only
     assert linker.link("mody").mentions == ()  # KG acronyms need capitals
     assert top(linker, "MODY")[1] == "DOID:0050524"
+
+
+def test_a_curated_lay_phrase_overrides_a_kg_term_of_the_same_name(kg, linker, tmp_path):
+    """The full KG names SIDER terms "Feeling sick" (one drug) and "Loose stools": the lay table says what such a
+    phrase means to a patient. Here a table maps "asthenia", a SIDER name in the fixture, to Fatigue."""
+    for name in ("abbreviations.tsv", "ncbi_train_terms.tsv"):
+        (tmp_path / name).write_bytes((RESOURCES / name).read_bytes())
+    (tmp_path / "lay_synonyms.tsv").write_text("phrase\tentity_id\tconcept\nasthenia\tUMLS:C0015672\tfatigue\n")
+    assert top(linker, "asthenia after chemo") == ("asthenia", "UMLS:C0004093", "exact")
+    curated = Linker(kg, resources=tmp_path)
+    assert top(curated, "asthenia after chemo") == ("asthenia", "UMLS:C0015672", "curated")
+    linked = {m.text: m.entity_id for m in curated.link("can metformin cause asthenia?").mentions}
+    assert linked["asthenia"] == "UMLS:C0015672"  # a side-effect cue does not undo it
+    assert top(curated, "tremor")[1:] == ("UMLS:C0040822", "exact")  # phrases the table lacks are untouched
 
 
 def test_local_abbreviation_definition(linker):
