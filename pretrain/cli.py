@@ -114,8 +114,9 @@ def eval_cmd(
     if baselines:
         for run in compare_baselines(split, baseline_budget or None, limit=limit or None,
                                      epochs=baseline_epochs or None):
-            rows.append((run.name, run.result))
-            times[run.name] = run.info.wall_s
+            name = f"{run.name} ({run.info.epochs_run} ep)"  # under a time budget, the epochs it reached
+            rows.append((name, run.result))
+            times[name] = run.info.wall_s
     typer.echo(f"Link prediction on held-out edges (filtered, type-constrained; {rows[0][1].edges} edges, "
                "both directions)\n" + format_table(rows, times))
 
