@@ -234,7 +234,7 @@ class Linker:
             surface = text[tokens[first].start:tokens[end - 1].end]
             entries = self.dictionary.entries[key]
             if any(e.kind == "curated" for e in entries):  # the lay table says what this phrase means to a
-                entries = [e for e in entries if e.kind == "curated"]  # patient, over a rare KG term of that name
+                entries = [e for e in entries if e.kind == "curated"]  # patient, over any KG term of that name
             for entry in entries:
                 if entry.case_sensitive and "".join(t.surface for t in tokens[first:end]) != \
                         "".join(t.surface for t in tokenize(entry.surface or entry.name)):
