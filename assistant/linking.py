@@ -228,14 +228,17 @@ class Linker:
                 found.append((first, first + n, key))
         return found
 
+    def _phrase_entries(self, key: str) -> list[Entry]:
+        """The dictionary's entries for a phrase matched in the text: only the lay table's where it lists the
+        phrase (it says what the phrase means to a patient, over any KG term of that name)."""
+        entries = self.dictionary.entries.get(key, [])
+        return [e for e in entries if e.kind == "curated"] or entries
+
     def _dictionary_candidates(self, tokens: list[Token], text: str) -> list[_Candidate]:
         out = []
         for first, end, key in self._match([t.key for t in tokens]):
             surface = text[tokens[first].start:tokens[end - 1].end]
-            entries = self.dictionary.entries[key]
-            if any(e.kind == "curated" for e in entries):  # the lay table says what this phrase means to a
-                entries = [e for e in entries if e.kind == "curated"]  # patient, over any KG term of that name
-            for entry in entries:
+            for entry in self._phrase_entries(key):
                 if entry.case_sensitive and "".join(t.surface for t in tokens[first:end]) != \
                         "".join(t.surface for t in tokenize(entry.surface or entry.name)):
                     continue
@@ -265,7 +268,7 @@ class Linker:
             fixed = [quality[i] for i in range(first, end) if i in quality]
             if not fixed:
                 continue
-            for entry in self.dictionary.entries[key]:
+            for entry in self._phrase_entries(key):
                 if not entry.case_sensitive and entry.kind != "eponym":
                     out.append(_Candidate(first, end, entry, "fuzzy", min(fixed)))
         return out
@@ -275,7 +278,7 @@ class Linker:
         out = []
         for i in range(len(tokens) - 1):
             joined = tokens[i].key + tokens[i + 1].key
-            for entry in self.dictionary.entries.get(joined, ()) if " " not in joined else ():
+            for entry in self._phrase_entries(joined) if " " not in joined else ():
                 if not entry.case_sensitive and entry.kind != "eponym":
                     out.append(_Candidate(i, i + 2, entry, "normalised"))
         return out

@@ -93,6 +93,7 @@ def test_a_curated_lay_phrase_overrides_a_kg_term_of_the_same_name(kg, linker, t
     assert top(curated, "asthenia after chemo") == ("asthenia", "UMLS:C0015672", "curated")
     linked = {m.text: m.entity_id for m in curated.link("can metformin cause asthenia?").mentions}
     assert linked["asthenia"] == "UMLS:C0015672"  # a side-effect cue does not undo it
+    assert top(curated, "asthenai after chemo")[1:] == ("UMLS:C0015672", "fuzzy")  # nor does a typo
     assert top(curated, "tremor")[1:] == ("UMLS:C0040822", "exact")  # phrases the table lacks are untouched
 
 
