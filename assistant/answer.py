@@ -48,7 +48,9 @@ from typing import TYPE_CHECKING
 
 from assistant.citations import (
     DENIED,
+    UNSOURCED_FLAG,
     UNSUPPORTED_ENTITY_FLAG,
+    VERIFIED_TYPES,
     check_markers,
     contradicted,
     names,
@@ -57,9 +59,10 @@ from assistant.citations import (
     resolve,
     sentences,
     unfinished,
+    unsourced,
     unsupported_sentences,
 )
-from assistant.evidence import EvidenceBlock, build_evidence, plain
+from assistant.evidence import EvidenceBlock, build_evidence, plain, strip_echo
 from assistant.linking import Linker
 from assistant.linking_text import STOPWORDS, fold_token, name_key
 from assistant.literature import LiteratureIndex
@@ -138,18 +141,32 @@ def asked_relations(question: str) -> tuple[Relation, ...]:
     return tuple(dict.fromkeys(r for pattern, relations in INTENTS if pattern.search(question) for r in relations))
 
 
-def attribute(sentences_: list[str], block: EvidenceBlock, most: int = 2) -> tuple[list[str], list[str]]:
+def _content_words(text: str) -> set[str]:
+    return {fold_token(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in STOPWORDS}
+
+
+def attribute(sentences_: list[str], block: EvidenceBlock, most: int = 2,
+              overlap: float = 0.8) -> tuple[list[str], list[str]]:
     """Post-hoc attribution: a sentence without a marker that names both ends of an evidence triple (its subject
     and object names, whole words) and holds no negation gets that triple's marker, at most ``most`` per
-    sentence. Small models state the fact and forget the marker; the fact is still checkable. Returns the
-    sentences and the markers added."""
+    sentence; one that names no triple but whose content words (at least four) are, to ``overlap`` or more, words
+    of a passage excerpt the prompt held gets that passage's marker (the model copied it, or nearly).
+    Small models state the fact and forget the marker; the fact is still checkable. Returns the sentences and the
+    markers added."""
+    excerpts = {line[1:line.index("]")]: _content_words(line[line.index("]") + 1:])
+                for line in block.lines if line.startswith("[P")}
     out, added = [], []
     for sentence in sentences_:
-        if re.search(r"\[[TP]\d+\]", sentence) or negates(sentence):  # "X is not known to treat Y" states no fact
+        if re.search(r"\[[TP]\d+\]", sentence):
             out.append(sentence)
             continue
-        found = [marker for marker, t in block.triples.items()
-                 if names(t.subject_name, sentence) and names(t.object_name, sentence)][:most]
+        found = [] if negates(sentence) else [  # "X is not known to treat Y" states no fact
+            marker for marker, t in block.triples.items()
+            if names(t.subject_name, sentence) and names(t.object_name, sentence)][:most]
+        words = _content_words(sentence)  # a passage's words, negations included, are the passage's statement
+        if not found and len(words) >= 4 and excerpts:
+            share, marker = max((len(words & e) / len(words), m) for m, e in excerpts.items())
+            found = [marker] if share >= overlap else []
         if found:
             body, end = re.match(r"(.*?)([.!?]*)$", sentence, re.DOTALL).groups()
             sentence = body + "".join(f" [{m}]" for m in found) + end
@@ -456,6 +473,18 @@ class Assistant:
 
         return mentions
 
+    def _names_other(self, seeds: Sequence[str]):
+        """``names_other(sentence)``: whether the sentence names a drug or disease that is not one of ``seeds`` (nor a
+        record of the same concept); mentions linked below ``min_link_score`` do not count. Symptoms do not: "see a
+        doctor if you have chest pain" is advice, and "if it worries you" links to SIDER's Worry."""
+        def names_other(sentence: str) -> bool:
+            return any(m.score >= self.config.min_link_score and m.entity_id not in seeds
+                       and not seeds_of.intersection(self.concept(m.entity_id))
+                       for m in self.linker.link(sentence, VERIFIED_TYPES, restrict=True).mentions)
+
+        seeds_of = set(seeds)
+        return names_other
+
     def _generation_config(self, audience: Audience):
         from assistant.generation import GenerationConfig
 
@@ -468,7 +497,7 @@ class Assistant:
         nothing is cited. Returns (shown text, citations, removed sentences, flags)."""
         question, block, audience, seeds = prepared.question, prepared.block, prepared.audience, prepared.seeds
         flags: list[str] = []
-        finished, cut = unfinished(raw)
+        finished, cut = unfinished(strip_echo(raw, block))
         flags += [f"unfinished sentence removed: {cut}"] if cut else []
         resolved = resolve(finished, block.items)
         flags += [f"removed marker: {m}" for m in resolved.removed]
@@ -494,7 +523,12 @@ class Assistant:
         unsupported = [*unsupported, *checked.dropped]
         kept = list(checked.sentences)
         kept, attributed = attribute(kept, block)
-        flags += [f"attributed: {marker} (the sentence names both ends of the fact)" for marker in attributed]
+        flags += [f"attributed: {marker} (the sentence states that evidence item)" for marker in attributed]
+        other = self._names_other(seeds)
+        bare = unsourced(kept, other)
+        flags += [f"{UNSOURCED_FLAG}: {s}" for s in bare]
+        unsupported = [*unsupported, *bare]
+        kept = [s for s in kept if s not in bare]
         once: dict[str, str] = {}  # a small model may loop on one sentence: each is shown once
         for sentence in kept:
             key = re.sub(r"\W+", " ", re.sub(r"\[[TP]\d+\]", "", sentence)).strip().lower()
@@ -505,27 +539,34 @@ class Assistant:
         kept = list(once.values())
         if kept and unsupported:  # "They do say ..." followed a denial that was removed: say who "they" are
             kept[0] = re.sub(r"^They do say\b", "My sources do say", kept[0])
-        text = " ".join(kept)
+        # a line the model ended without a full stop is a sentence now, joined to the next: close it
+        text = " ".join(s if re.search(r"[.!?…:][\"'”)\]]*(?:\s*\[[TP]\d+\])*\s*$", s) else s + "." for s in kept)
         cited = resolve(text, block.items).cited  # what the shown text still cites
         parts = [text] if text else []
         if unsupported:
             parts.append(self.prompts.message("removed", audience, count=len(unsupported)))
 
-        def listed(triples) -> list[str]:  # without markers: they are not citations of the text
-            return [plain(t) if audience is Audience.PATIENT else f"{t.render()} — {t.licence}" for t in triples]
+        def listed(triples: Sequence[Triple], passages: Sequence[Passage] = ()) -> str:
+            """Bullets without markers (they are not citations of the text). A clinician gets each fact as the KG
+            states it with its sources and licence; a patient a plain sentence, and the sources once, after the
+            list: "(Human Phenotype Ontology)" on every line is jargon a patient reads again and again."""
+            if audience is Audience.CLINICIAN:
+                lines = [f"{t.render()} — {t.licence}" for t in triples] + [f"{p.title} ({p.source})" for p in passages]
+                return "\n".join(f"• {line}" for line in lines)
+            lines = [plain(t) for t in triples] + [p.title + ("" if p.title[-1:] in ".?!" else ".") for p in passages]
+            sources = dict.fromkeys([*(s for t in triples for s in t.sources), *(p.source for p in passages)])
+            return "\n".join(f"• {line}" for line in lines) + f"\nSources: {', '.join(sources)}."
 
         shown = {c.marker for c in cited}  # a denied fact the evidence holds is stated, unless the answer does
         corrections = list(dict.fromkeys(block.triples[marker] for _, marker in denied if marker not in shown))
         if corrections:
-            parts.append(self.prompts.message("contradicted", audience) + "\n"
-                         + "\n".join(f"• {line}" for line in listed(corrections)))
+            parts.append(self.prompts.message("contradicted", audience) + "\n" + listed(corrections))
         if not cited:  # list what the model was given
             flags.append("uncited")
-            listing = listed(t for t in block.triples.values() if t not in corrections)
-            listing += [f"{p.title} ({p.source})" for p in block.passages.values()]
-            if listing:
+            triples = [t for t in block.triples.values() if t not in corrections]
+            if triples or block.passages:
                 parts.append(self.prompts.message("uncited", audience) + "\n"
-                             + "\n".join(f"• {line}" for line in listing))
+                             + listed(triples, list(block.passages.values())))
         disclaimer = self.prompts.message("disclaimer", audience)
         if disclaimer:
             parts.append(disclaimer)

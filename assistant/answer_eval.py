@@ -29,15 +29,21 @@ Metrics (pure functions of the outcomes; a ``Ratio`` of 0/0 is reported as n/a):
   generator wrote (``Answer.raw_text``, before checking: the shown text lacks the removed sentences and adds fixed
   notes and disclaimers), summed over the answers that neither abstained nor raised an urgent triage (canned
   messages would dilute the rate).
+* **uncited-sentence rate** = sentences removed because they cite nothing and are neither advice to see a
+  professional nor a statement about the sources (flag ``UNSOURCED_FLAG``, ``citations.unsourced``) / the same
+  sentences.
 * **removed-sentence rate** (stricter) = every removed sentence (``len(Answer.unsupported)``: also claims cited
-  only to triples that do not state them, and denials of facts the evidence holds) / the same sentences. Sentences
-  end at ``.``, ``!`` or ``?`` followed by space and a capital, digit, quote or bracket (the rule of
-  ``assistant.citations``).
+  only to triples that do not state them, uncited ones, and denials of facts the evidence holds) / the same
+  sentences. Sentences end at ``.``, ``!`` or ``?`` followed by space and a capital, digit, quote or bracket, and at
+  a line break (the rule of ``assistant.citations``).
 * **abstention accuracy** = rows where ``Answer.abstained == expect_abstain`` / rows with ``expect_triage`` false.
 * **triage recall** = urgent answers / rows with ``expect_triage`` true (target ≥ 0.98); **false-alarm rate** =
   urgent answers / rows with ``expect_triage`` false (target ≤ 5%). Urgent: ``Answer.triage.urgent``.
 * **patient reading grade**: Flesch–Kincaid grade (textstat) of each patient answer that neither abstained nor
-  raised an urgent triage, citation markers stripped; mean (target ≤ 8) and median.
+  raised an urgent triage, citation markers stripped; mean (target ≤ 8) and median. The same of the generator's
+  own text (``Answer.raw_text``, before checking) is reported beside it, without a target: the shown answer also
+  holds fixed texts (notes, the evidence listed when nothing is cited, the disclaimer), and this row says how
+  plainly the model itself writes.
 * **latency**: p50 and p95 (linear interpolation between order statistics, numpy's default) of every stage in
   ``Answer.timings`` (``first_token``: time to first token, target p50 ≤ 1.5 s) and of ``total`` (the
   ``total`` timing, or the wall time of the ``answer`` call when absent; target p50 ≤ 4 s).
@@ -60,7 +66,7 @@ from typing import Annotated, Protocol
 import numpy as np
 import typer
 
-from assistant.citations import UNSUPPORTED_ENTITY_FLAG
+from assistant.citations import UNSOURCED_FLAG, UNSUPPORTED_ENTITY_FLAG, sentences
 from assistant.types import Answer, Audience
 from kg.errors import KGError
 from kg.types import Triple
@@ -76,7 +82,6 @@ KEYS = ("id", "question", "audience", "expected_entity_ids", "expected_relation"
 CURIE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:[^\s:]\S*$")
 _BRACKET = re.compile(r"\[\s*[TPtp]\s*\d+(?:\s*[,;]\s*[TPtp]\s*\d+)*\s*\]")
 _MARKER = re.compile(r"([TPtp])\s*(\d+)")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 
 class QuestionSetError(KGError):
@@ -243,10 +248,6 @@ def strip_markers(text: str) -> str:
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip()
 
 
-def sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE.split(text.strip()) if s.strip()]
-
-
 def _urgent(answer: Answer) -> bool:
     return answer.triage is not None and answer.triage.urgent
 
@@ -324,10 +325,19 @@ def unsupported_sentence_rate(outcomes: Sequence[Outcome]) -> Ratio:
     return Ratio(sum(len(a.unsupported) for a in answers), written)
 
 
+def _flagged_rate(outcomes: Sequence[Outcome], flag: str) -> Ratio:
+    answers, written = _written(outcomes)
+    return Ratio(sum(f.startswith(flag + ":") for a in answers for f in a.flags), written)
+
+
 def unsupported_entity_rate(outcomes: Sequence[Outcome]) -> Ratio:
     """Sentences removed for naming a drug or disease absent from the evidence / sentences the generator wrote."""
-    answers, written = _written(outcomes)
-    return Ratio(sum(f.startswith(UNSUPPORTED_ENTITY_FLAG + ":") for a in answers for f in a.flags), written)
+    return _flagged_rate(outcomes, UNSUPPORTED_ENTITY_FLAG)
+
+
+def uncited_sentence_rate(outcomes: Sequence[Outcome]) -> Ratio:
+    """Sentences removed for citing nothing (``citations.unsourced``) / sentences the generator wrote."""
+    return _flagged_rate(outcomes, UNSOURCED_FLAG)
 
 
 def abstention_accuracy(outcomes: Sequence[Outcome]) -> Ratio:
@@ -353,9 +363,11 @@ def flesch_kincaid_grade(text: str) -> float:
     return float(textstat.flesch_kincaid_grade(strip_markers(text)))
 
 
-def patient_grade(outcomes: Sequence[Outcome]) -> Readability:
-    grades = [flesch_kincaid_grade(o.answer.text) for o in outcomes
-              if o.answer.audience == Audience.PATIENT and _generated(o.answer) and re.search(r"\w", o.answer.text)]
+def patient_grade(outcomes: Sequence[Outcome], own: bool = False) -> Readability:
+    """Grade of the shown patient answers, or with ``own`` of the generator's own text in them (before checking)."""
+    texts = (o.answer.raw_text if own else o.answer.text for o in outcomes
+             if o.answer.audience == Audience.PATIENT and _generated(o.answer))
+    grades = [flesch_kincaid_grade(text) for text in texts if re.search(r"\w", text)]
     if not grades:
         return Readability(0, None, None)
     return Readability(len(grades), statistics.fmean(grades), statistics.median(grades))
@@ -396,11 +408,13 @@ class EvalReport:
     gold_fact_recall: Ratio
     gold_fact_in_evidence: Ratio
     unsupported_entities: Ratio
+    uncited_sentences: Ratio
     unsupported_sentences: Ratio  # removed for any reason
     abstention_accuracy: Ratio
     triage_recall: Ratio
     triage_false_alarms: Ratio
     patient_grade: Readability
+    own_grade: Readability  # the generator's own text in the same answers
     latency: tuple[Latency, ...]
     categories: tuple[CategoryResult, ...]
 
@@ -413,9 +427,9 @@ def evaluate(outcomes: Sequence[Outcome], kg: TripleLookup) -> EvalReport:
                                          gold_fact_recall(subset, kg), sum(1 for o in subset if _urgent(o.answer))))
     return EvalReport(len(outcomes), citation_validity(outcomes), gold_fact_recall(outcomes, kg),
                       gold_fact_in_evidence(outcomes, kg), unsupported_entity_rate(outcomes),
-                      unsupported_sentence_rate(outcomes),
+                      uncited_sentence_rate(outcomes), unsupported_sentence_rate(outcomes),
                       abstention_accuracy(outcomes), triage_recall(outcomes), triage_false_alarm_rate(outcomes),
-                      patient_grade(outcomes), tuple(latency(outcomes)),
+                      patient_grade(outcomes), patient_grade(outcomes, own=True), tuple(latency(outcomes)),
                       tuple(categories))
 
 
@@ -438,19 +452,21 @@ def _ratio_row(name: str, ratio: Ratio, show: Callable[[Ratio], str] = _percent,
 
 def format_report(report: EvalReport) -> str:
     """The metrics as a table, each with its target and whether it is met; then latency and categories."""
-    r, grade = report, report.patient_grade
-    mean, median = ("n/a" if v is None else f"{v:.1f}" for v in (grade.mean, grade.median))
+    r, grade, own = report, report.patient_grade, report.own_grade
+    mean, median, own_mean = ("n/a" if v is None else f"{v:.1f}" for v in (grade.mean, grade.median, own.mean))
     rows = [
         _ratio_row("citation validity", r.citation_validity, target="= 100%", ok=lambda v: v == 1.0),
         _ratio_row("gold-fact recall", r.gold_fact_recall),
         _ratio_row("gold fact in evidence", r.gold_fact_in_evidence),
         _ratio_row("unsupported-entity rate", r.unsupported_entities),
+        _ratio_row("uncited-sentence rate", r.uncited_sentences),
         _ratio_row("removed-sentence rate", r.unsupported_sentences),
         _ratio_row("abstention accuracy", r.abstention_accuracy),
         _ratio_row("triage recall", r.triage_recall, _decimal, ">= 0.98", lambda v: v >= 0.98),
         _ratio_row("triage false-alarm rate", r.triage_false_alarms, target="<= 5%", ok=lambda v: v <= 0.05),
         ("patient FK grade, mean", mean, f"n={grade.n}", "<= 8", _status(grade.mean, lambda v: v <= 8)),
         ("patient FK grade, median", median, f"n={grade.n}", "-", ""),
+        ("  generator's own text, mean", own_mean, f"n={own.n}", "-", ""),
     ]
     lines = [f"{r.questions} questions", f"{'metric':<28}{'value':>9}{'count':>11}   {'target':<9}status"]
     lines += [f"{name:<28}{value:>9}{count:>11}   {target:<9}{status}".rstrip()

@@ -23,7 +23,9 @@ _MARKER = re.compile(r"([TPtp])\s*(\d+)")
 #: what looks like a marker in user text, in any bracket style: "[T1]", "(P2)", "【T3】", "[[T4]]"
 _USER_MARKER = re.compile(r"[\[\(\{【<]+\s*([TPtp])\s*(\d+)\s*[\]\)\}】>]+")
 _TRIPLE_MARKER = re.compile(r"\[(T\d+)\]")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+#: a sentence ends at a full stop (or ! ?) before a capital, a digit or a bracket, and at a line break: a line a
+#: small model writes without a full stop is a sentence of its own
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\s*\n\s*")
 VERIFIED_TYPES = (EntityType.DISEASE, EntityType.COMPOUND)
 
 
@@ -80,6 +82,8 @@ def unfinished(text: str) -> tuple[str, str | None]:
 
 #: flag prefix of a sentence removed for naming a drug or disease absent from the evidence (the harness counts them)
 UNSUPPORTED_ENTITY_FLAG = "unsupported sentence removed"
+#: flag prefix of a sentence removed for stating something without citing the evidence (``unsourced``)
+UNSOURCED_FLAG = "uncited sentence removed"
 
 
 def unsupported_sentences(text: str, linker: Linker, supported_ids: Iterable[str],
@@ -167,6 +171,29 @@ _SOURCES_DENY = re.compile(
     r"\b(?:do(?:es)?\s+not|do(?:es)?n[’']t|never|cannot|can't)\s+"
     r"(?:say|mention|show|list|state|report|include|support|suggest|link)\w*"
     r"|\bno (?:evidence|record|mention|information|data)\b", re.I)
+
+
+#: what an answer may say without a source: send the reader to a professional or to emergency help
+_ADVICE = re.compile(
+    r"\b(?:doctors?|GPs?|physicians?|pharmacists?|nurses?|midwi(?:fe|ves)|dentists?|specialists?|clinicians?"
+    r"|health ?care (?:providers?|professionals?|team)|emergency|ambulance|urgent care|911|999|112)\b", re.I)
+_ANY_MARKER = re.compile(r"\[[TP]\d+\]")
+#: ... or say what the evidence holds or lacks, or how strong it is: "The evidence provided records no treatment of
+#: X", "Text-mined evidence is weaker than curated evidence"
+_ABOUT_SOURCES = re.compile(r"\b(?:sources?|evidence)\b(?=.*(?:\b(?:no|not|never|nothing|weak\w*|strong\w*|limited"
+                            r"|curated|text-mined)\b|n't\b))", re.I)
+
+
+def unsourced(sentences_: Iterable[str], names_other: Callable[[str], bool]) -> list[str]:
+    """Sentences that cite nothing and state something: every sentence without a marker, except advice to see a
+    professional or seek emergency help and a statement of what the sources lack or how strong they are ("My
+    sources do not cover ..."), and even those when they name an entity other than the question's
+    (``names_other``): "Your doctor may recommend treatment if the arrhythmia raises your risk of heart failure"
+    states a fact. A small model writes "The incubation period is usually 14 days" or "It is used to treat kidney
+    disease" with no marker, naming nothing the entity check could catch; shown, that is a medical fact no
+    evidence supports."""
+    return [sentence for sentence in sentences_ if not _ANY_MARKER.search(sentence)
+            and not ((_ADVICE.search(sentence) or _ABOUT_SOURCES.search(sentence)) and not names_other(sentence))]
 
 
 #: words that stand for an entity named earlier (the question's seed)

@@ -4,6 +4,7 @@ within a token budget by dropping whole items from the end (the lowest ranked), 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,13 +41,29 @@ PLAIN = {Relation.TREATS: "{s} is used to treat {o}", Relation.PALLIATES: "{s} c
 
 
 def plain(triple: Triple) -> str:
-    """"Metformin can cause nausea (SIDER)." — one short sentence a patient can read."""
+    """"Metformin can cause nausea." — one short sentence a patient can read (its sources are listed apart)."""
     def word(name: str) -> str:
         return name if name.isupper() or not name[:1].isupper() or name[1:2].isupper() else name[0].lower() + name[1:]
 
     text = PLAIN[triple.predicate].format(s=triple.subject_name or triple.subject,
                                           o=word(triple.object_name or triple.object))
-    return f"{text[0].upper()}{text[1:]} ({', '.join(triple.sources)})."
+    return f"{text[0].upper()}{text[1:]}."
+
+
+#: an "Evidence:" label a small model writes before copying an evidence line ("The evidence is [P1] ...")
+_LABEL = re.compile(r"(?:\bthe evidence is:?|\bevidence:)\s*(?=\[[TP]\d+\]|\n|$)", re.I)
+
+
+def strip_echo(text: str, block: EvidenceBlock) -> str:
+    """``text`` without the evidence block's layout copied into it: an "Evidence:" label and a passage line's head
+    ("[P1] Indigestion (treatment) — ") after a marker or at the start of a line, or a title copied as a line of its
+    own. What follows a head stays; copied closely enough, ``answer.attribute`` gives it its passage's marker again."""
+    text = _LABEL.sub("", text)
+    for passage in block.passages.values():
+        title = re.escape(passage.title)
+        head = rf"(?:\[[TP]\d+\][ \t]*{title}|^[ \t]*{title})(?:\s+[—-]+\s*|(?:[ \t]*\[[TP]\d+\])*[ \t]*$)"
+        text = re.sub(head, "", text, flags=re.M)
+    return text
 
 
 def excerpt(text: str, words: int) -> str:

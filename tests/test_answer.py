@@ -214,9 +214,9 @@ def test_a_marker_on_a_fact_the_sentence_does_not_state_is_replaced_or_removed(p
 
 
 def test_a_repeated_sentence_is_shown_once(parts):
-    reply = "Metformin can cause nausea [T1]. Drink water. Metformin can cause nausea [T1]. Drink water!"
+    reply = "Metformin can cause nausea [T1]. Ask your doctor. Metformin can cause nausea [T1]. Ask your doctor!"
     answer = assistant(parts, reply).answer("is nausea a side effect of metformin?")
-    assert answer.text.split("\n\n")[0] == "Metformin can cause nausea [T1]. Drink water."
+    assert answer.text.split("\n\n")[0] == "Metformin can cause nausea [T1]. Ask your doctor."
     assert answer.flags.count("repeated sentence removed: Metformin can cause nausea [T1].") == 1
 
 
@@ -240,7 +240,7 @@ def test_a_denial_of_a_fact_the_evidence_holds_is_removed_and_the_fact_stated(pa
     assert answer.unsupported == ("My sources do not say that metformin can cause nausea.",)
     assert "contradicted sentence removed: My sources do not say that metformin can cause nausea. (T1 states it)" \
         in answer.flags
-    assert shown[2] == "Correction: my sources do say this:\n• Metformin can cause nausea (SIDER)."
+    assert shown[2] == "Correction: my sources do say this:\n• Metformin can cause nausea.\nSources: SIDER."
     cited = assistant(parts, reply.replace("diarrhoea [T2]", "nausea [T1]")).answer(
         "is nausea a side effect of metformin?")
     assert cited.text.startswith("It can cause nausea [T1].") and "Correction" not in cited.text  # stated already
@@ -250,3 +250,51 @@ def test_a_denial_of_a_fact_the_evidence_holds_is_removed_and_the_fact_stated(pa
     clinician = assistant(parts, reply).answer("is nausea a side effect of metformin?", audience="clinician")
     assert "Correction: a removed sentence denied what the evidence states:\n• Metformin — causes side effect — " \
         "Nausea" in clinician.text
+
+
+def test_a_sentence_that_cites_nothing_is_removed_unless_it_is_advice(parts):
+    reply = ("Sumatriptan can ease migraine [T1]. The attacks usually last 14 days. Ask your doctor or pharmacist "
+             "if it worries you. See a doctor, as it can be a brain disease. My sources do not say how long "
+             "it lasts.")
+    answer = assistant(parts, reply).answer("what helps a migraine?")
+    shown = answer.text.split("\n\n")
+    assert shown[0] == ("Sumatriptan can ease migraine [T1]. Ask your doctor or pharmacist if it worries you. "
+                        "My sources do not say how long it lasts.")
+    # a fact no evidence states, caught though it names nothing; advice that names another disease states a fact
+    assert answer.unsupported == ("The attacks usually last 14 days.", "See a doctor, as it can be a brain disease.")
+    assert "uncited sentence removed: The attacks usually last 14 days." in answer.flags
+    assert shown[1] == "(I left out 2 sentence(s) that my sources do not back up.)"
+
+
+def test_a_sentence_copied_from_a_passage_is_attributed_to_it(parts):
+    reply = ("There are two ways to approach the treatment of migraine headache with drugs: prevent the attacks, or "
+             "relieve the symptoms during the attacks.")
+    answer = assistant(parts, reply).answer("what helps a migraine?")
+    assert answer.text.startswith(reply[:-1] + " [P1].") and [c.marker for c in answer.citations] == ["P1"]
+    assert "attributed: P1 (the sentence states that evidence item)" in answer.flags
+    # a sentence sharing a few of the passage's words is not the passage's
+    loose = assistant(parts, "Drugs can prevent the attacks of a headache in children at school.").answer(
+        "what helps a migraine?")
+    assert "uncited" in loose.flags and "[P1]" not in loose.text
+
+
+def test_the_evidence_layout_copied_into_an_answer_is_taken_out(parts):
+    reply = ("Evidence:\n[P1] Migraine (treatment) — There is no absolute cure for migraine since its "
+             "pathophysiology has yet to be fully understood.\nSumatriptan — palliates — migraine\n"
+             "Propranolol can treat migraine [T2].")
+    answer = assistant(parts, reply).answer("what helps a migraine?")
+    shown = answer.text.split("\n\n")[0]
+    # the copied triple line is a sentence of its own, which states T1 and T3 (both name both its ends)
+    assert shown == ("There is no absolute cure for migraine since its pathophysiology has yet to be fully understood "
+                     "[P1]. Sumatriptan — palliates — migraine [T1] [T3]. Propranolol can treat migraine [T2].")
+
+
+def test_a_patient_listing_names_its_sources_once(parts):
+    patient = assistant(parts, "Metformin is a medicine.").answer("what are the side effects of metformin?")
+    listing = patient.text.split("\n\n")[-2].splitlines()
+    assert listing[0] == "I could not link my answer to the facts. Here is what my sources say:"
+    assert all(line.startswith("• ") and "(" not in line for line in listing[1:-1])
+    assert listing[-1].startswith("Sources: SIDER")
+    clinician = assistant(parts, "Metformin is a medicine.").answer("what are the side effects of metformin?",
+                                                                    audience="clinician")
+    assert "Sources:" not in clinician.text and "(SIDER 4.1" in clinician.text  # each fact with its source

@@ -139,6 +139,8 @@ def test_sentences_split_at_ends_followed_by_a_capital():
     text = "Metformin can cause nausea [T1]. It may also cause diarrhoea, e.g. in week one. Ask your doctor!"
     assert ae.sentences(text) == ["Metformin can cause nausea [T1].",
                                   "It may also cause diarrhoea, e.g. in week one.", "Ask your doctor!"]
+    assert ae.sentences("Evidence:\n[T1] Metformin — causes side effect — Nausea\nAsk a doctor.") == [
+        "Evidence:", "[T1] Metformin — causes side effect — Nausea", "Ask a doctor."]  # a line is a sentence
 
 
 def test_unsupported_sentence_rate_over_generated_answers():
@@ -164,6 +166,15 @@ def test_unsupported_entity_rate_counts_only_sentences_naming_what_the_evidence_
     entity, removed_any = ae.unsupported_entity_rate(outcomes), ae.unsupported_sentence_rate(outcomes)
     assert (entity.hits, entity.total) == (1, 4) and (removed_any.hits, removed_any.total) == (2, 4)
     assert "unsupported-entity rate" in ae.format_report(ae.evaluate(outcomes, kg))
+
+
+def test_uncited_sentence_rate_counts_only_sentences_removed_for_citing_nothing(kg):
+    flags = ["uncited sentence removed: It lasts 14 days.", "unsupported sentence removed: Zorblatine helps."]
+    generated = answer("Metformin can cause nausea [T1].", unsupported=["It lasts 14 days.", "Zorblatine helps."],
+                       raw_text="Metformin can cause nausea [T1]. It lasts 14 days. Zorblatine helps.", flags=flags)
+    result = ae.uncited_sentence_rate([outcome(generated)])
+    assert (result.hits, result.total) == (1, 3)
+    assert re.search(r"uncited-sentence rate\s+33\.3%\s+1/3", ae.format_report(ae.evaluate([outcome(generated)], kg)))
 
 
 def test_abstention_accuracy_leaves_out_triage_rows():
@@ -220,6 +231,10 @@ def test_patient_grade_mean_and_median_over_generated_patient_answers():
     assert result.mean == pytest.approx(sum(grades) / 3)
     assert result.median == pytest.approx(fk(6, 1, 6))
     assert ae.patient_grade([]).mean is None
+    # the generator's own text, before checking, of the same answers
+    own = ae.patient_grade([outcome(answer(easy, raw_text=harder)), outcome(answer(harder, abstained=True))],
+                           own=True)
+    assert (own.n, own.mean) == (1, pytest.approx(fk(9, 2, 9)))
 
 
 # --- latency ------------------------------------------------------------------------------------
@@ -268,6 +283,7 @@ def test_format_report_shows_values_targets_and_status(kg, metformin_triples):
     assert re.search(r"triage recall\s+1\.000\s+1/1\s+>= 0\.98\s+met", text)
     assert re.search(r"triage false-alarm rate\s+0\.0%\s+0/2\s+<= 5%\s+met", text)
     assert re.search(r"patient FK grade, mean .*<= 8", text)
+    assert re.search(r"generator's own text, mean\s+\S+\s+n=1", text)
     assert re.search(r"first_token\s+1\s+0\.800\s+0\.800\s+p50 <= 1\.5\s+met", text)
     assert re.search(r"total\s+3 .*p50 <= 4\.0\s+met", text)
     assert [c.category for c in report.categories] == ["side_effect", "cardiac", "out_of_scope"]
