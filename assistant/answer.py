@@ -477,12 +477,13 @@ class Assistant:
         """``names_other(sentence)``: whether the sentence names a drug or disease that is not one of ``seeds`` (nor a
         record of the same concept); mentions linked below ``min_link_score`` do not count. Symptoms do not: "see a
         doctor if you have chest pain" is advice, and "if it worries you" links to SIDER's Worry."""
+        seeds_of = set(seeds)
+
         def names_other(sentence: str) -> bool:
-            return any(m.score >= self.config.min_link_score and m.entity_id not in seeds
+            return any(m.score >= self.config.min_link_score and m.entity_id not in seeds_of
                        and not seeds_of.intersection(self.concept(m.entity_id))
                        for m in self.linker.link(sentence, VERIFIED_TYPES, restrict=True).mentions)
 
-        seeds_of = set(seeds)
         return names_other
 
     def _generation_config(self, audience: Audience):

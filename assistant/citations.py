@@ -178,10 +178,13 @@ _ADVICE = re.compile(
     r"\b(?:doctors?|GPs?|physicians?|pharmacists?|nurses?|midwi(?:fe|ves)|dentists?|specialists?|clinicians?"
     r"|health ?care (?:providers?|professionals?|team)|emergency|ambulance|urgent care|911|999|112)\b", re.I)
 _ANY_MARKER = re.compile(r"\[[TP]\d+\]")
-#: ... or say what the evidence holds or lacks, or how strong it is: "The evidence provided records no treatment of
-#: X", "Text-mined evidence is weaker than curated evidence"
-_ABOUT_SOURCES = re.compile(r"\b(?:sources?|evidence)\b(?=.*(?:\b(?:no|not|never|nothing|weak\w*|strong\w*|limited"
-                            r"|curated|text-mined)\b|n't\b))", re.I)
+#: ... or say what the sources lack, or how strong the kinds of evidence are: "My sources do not cover this", "The
+#: evidence provided records no treatment of X", "Text-mined evidence is weaker than curated evidence" (not "There
+#: is strong evidence that X treats Y": that is a claim)
+_ABOUT_SOURCES = re.compile(
+    _SOURCES_DENY.pattern + r"|\b(?:sources?|evidence)\b[^.;:!?]*?\b(?:do(?:es)?\s+not|do(?:es)?n[’']t)\s+cover"
+    r"|\b(?:sources?|evidence)\b[^.;:!?]*?\b(?:records?|holds?|lists?|contains?|has|have|includes?)\s+no\b"
+    r"|\b(?:text-mined|curated) evidence is\b", re.I)
 
 
 def unsourced(sentences_: Iterable[str], names_other: Callable[[str], bool]) -> list[str]:

@@ -12,6 +12,7 @@ from assistant.citations import (
     resolve,
     sentences,
     unfinished,
+    unsourced,
     unsupported_sentences,
 )
 from assistant.evidence import build_evidence
@@ -189,3 +190,22 @@ def test_an_unfinished_last_sentence_is_cut():
     assert unfinished("Sertral") == ("", "Sertral")
     for finished in ("It treats gout [T1].", "It treats gout [T1]", "Is it? Yes (see [P1])", ""):
         assert unfinished(finished) == (finished, None)
+
+
+@pytest.mark.parametrize("sentence, removed", [
+    ("The incubation period is usually 14 days.", True),  # a fact, naming nothing
+    ("There is strong evidence that it prevents stroke.", True),  # a claim, though it speaks of evidence
+    ("The evidence is that it does not cause hair loss.", True),  # a negative claim is a claim too
+    ("It can cause nausea [T1].", False),  # cited: checked elsewhere
+    ("Talk to your doctor or pharmacist if it worries you.", False),
+    ("Call 911 or your local emergency number.", False),
+    ("My sources do not cover how long it lasts.", False),
+    ("The evidence provided records no treatment of it.", False),
+    ("Text-mined evidence is weaker than curated evidence.", False),
+    ("See a doctor, as it can lead to ASTHMA.", True),  # advice that names another disease states a fact
+])
+def test_unsourced_keeps_only_advice_and_statements_about_the_sources(sentence, removed):
+    def names_other(text: str) -> bool:  # stands in for the linker: "ASTHMA" is the one entity not asked about
+        return "ASTHMA" in text
+
+    assert unsourced([sentence], names_other) == ([sentence] if removed else [])
