@@ -15,7 +15,9 @@ from assistant.types import Answer, Audience
 QUESTION = typer.Argument(..., help="The question, e.g. 'is nausea a side effect of metformin?'")
 AUDIENCE = typer.Option(Audience.PATIENT, "--audience")
 AS_JSON = typer.Option(False, "--json", help="Print the whole Answer as JSON.")
-STREAM = typer.Option(True, "--stream/--no-stream", help="Print the text as it is generated.")
+STREAM = typer.Option(False, "--stream/--no-stream",
+                      help="Also print the generator's draft as it comes, before the checks remove what the evidence "
+                           "does not support (marked as an unchecked draft).")
 GENERATOR = typer.Option("auto", "--generator", help="auto (llama-cpp if installed, else transformers), "
                                                      "llama-cpp, transformers, openai, fake.")
 BASE_URL = typer.Option(None, "--base-url", help="OpenAI-compatible server for --generator openai.")
@@ -60,6 +62,8 @@ def ask(question: str = QUESTION, audience: Audience = AUDIENCE, as_json: bool =
     options.update(local_weights(generator, weights))
     assistant = Assistant.open(generator, kg_data_dir=kg_data_dir, index_dir=index_dir, **options)
     answer = None
+    if stream and not as_json:
+        typer.echo("--- draft as generated, unchecked: not the answer ---")
     for item in assistant.stream(question, audience=audience):
         if isinstance(item, Answer):
             answer = item

@@ -139,10 +139,15 @@ def _evidence_summary(answer: Answer) -> str:
 
 # --- the streaming handler ------------------------------------------------------------------------------------
 
+#: over the text as it is generated: the checks that follow may remove sentences of it
+DRAFT = "*Draft, being checked against the evidence…*\n\n"
+
+
 def stream_reply(assistant: ChatAssistant, question: str, chat: list, answers: list[Answer],
                  audience: str) -> Iterator[tuple[list, list[Answer]]]:
-    """Yield ``(chat messages, answers)`` as the answer streams: first the growing generated text, then the
-    final checked ``Answer.text`` in its place, followed by its evidence as a collapsible message. ``answers``
+    """Yield ``(chat messages, answers)`` as the answer streams: first the growing generated text, marked as a draft
+    being checked (``DRAFT``: the checks may remove sentences of it), then the final checked ``Answer.text`` in its
+    place, followed by its evidence as a collapsible message. ``answers``
     (the session's earlier ``Answer``s) is passed to ``stream`` as history and extended by the new one."""
     question = question.strip()
     if not question:
@@ -157,7 +162,7 @@ def stream_reply(assistant: ChatAssistant, question: str, chat: list, answers: l
                 final = piece
                 break
             streamed += piece
-            yield [*asked, {"role": "assistant", "content": md_escape(streamed) + "▌"}], answers
+            yield [*asked, {"role": "assistant", "content": DRAFT + md_escape(streamed) + "▌"}], answers
     except KGError as error:  # an expected failure (a missing artefact, ...): say so in the chat, keep the session
         log.warning("could not answer %r: %s", question, error)
         failure = f"⚠️ The assistant could not answer: {md_escape(str(error))}"

@@ -170,8 +170,12 @@ def test_cli_ask_json(parts, built_kg, monkeypatch):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["citations"][0]["marker"] == "T1" and data["entities"] and "total" in data["timings"]
-    text = CliRunner().invoke(app, ["ask", "is nausea a side effect of metformin?", "--no-stream"]).output
+    text = CliRunner().invoke(app, ["ask", "is nausea a side effect of metformin?"]).output
     assert "[T1] Metformin — causes side effect — Nausea" in text and "SIDER" in text
+    assert "draft" not in text  # by default only the checked answer is shown
+    streamed = CliRunner().invoke(app, ["ask", "is nausea a side effect of metformin?", "--stream"]).output
+    assert streamed.startswith("--- draft as generated, unchecked: not the answer ---")
+    assert streamed.index("--- checked answer ---") < streamed.index("[T1] Metformin — causes side effect — Nausea")
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ import gradio as gr
 import pytest
 from markdown_it import MarkdownIt
 
-from assistant.app import EVIDENCE_TITLE, build_app, md_escape, render_answer, render_evidence, stream_reply
+from assistant.app import DRAFT, EVIDENCE_TITLE, build_app, md_escape, render_answer, render_evidence, stream_reply
 from assistant.types import Answer, Audience, Citation, EntityMention, Triage
 from kg.errors import KGError
 
@@ -115,7 +115,7 @@ def test_handler_streams_pieces_then_shows_the_checked_answer_and_its_evidence()
     assert bot.calls == [("is <b>nausea</b> a side effect?", (), Audience.CLINICIAN)]
     chats = [chat for chat, _ in steps]
     assert chats[0][0] == {"role": "user", "content": "is &lt;b&gt;nausea&lt;/b&gt; a side effect?"}
-    assert [c[1]["content"] for c in chats[1:3]] == ["Yes, ▌", "Yes, nausea \\[T1\\] \\[T7\\]▌"]
+    assert [c[1]["content"] for c in chats[1:3]] == [DRAFT + "Yes, ▌", DRAFT + "Yes, nausea \\[T1\\] \\[T7\\]▌"]
     final_chat, answers = steps[-1]
     assert final_chat[1] == {"role": "assistant", "content": render_answer(answers[0])}  # streamed text replaced
     assert "T7" not in final_chat[1]["content"]
@@ -229,7 +229,7 @@ def test_a_question_streams_through_the_served_page_and_the_session_keeps_its_an
         job = client.submit([], "clinician", api_name="/reply")
         updates = [chat[-1]["content"][0]["text"] for chat in job]
         chat = job.result()
-        assert "Yes, nausea \\[T1\\]▌" in updates  # streamed before the final text replaced it
+        assert DRAFT + "Yes, nausea \\[T1\\]▌" in updates  # streamed, marked a draft, before the final text
         assert chat[1]["content"][0]["text"] == render_answer(replace(ANSWER, audience=Audience.CLINICIAN))
         assert chat[2]["metadata"]["title"] == EVIDENCE_TITLE
         client.predict("what about its other side effects?", api_name="/_take_question")
