@@ -64,7 +64,7 @@ from assistant.citations import (
 )
 from assistant.evidence import EvidenceBlock, build_evidence, plain, strip_echo
 from assistant.linking import Linker
-from assistant.linking_text import STOPWORDS, fold_token, name_key
+from assistant.linking_text import STOPWORDS, fold_token, name_key, tokenize
 from assistant.literature import LiteratureIndex
 from assistant.prompts import PromptSet
 from assistant.triage import triage
@@ -142,7 +142,7 @@ def asked_relations(question: str) -> tuple[Relation, ...]:
 
 
 def _content_words(text: str) -> set[str]:
-    return {fold_token(w) for w in re.findall(r"[a-z0-9]+", text.lower()) if len(w) > 2 and w not in STOPWORDS}
+    return {t.key for t in tokenize(text) if len(t.key) > 2 and t.key not in STOPWORDS}
 
 
 def attribute(sentences_: list[str], block: EvidenceBlock, most: int = 2,
