@@ -6,11 +6,17 @@
 messages for the generator and their evidence block); ``Assistant.stream`` generates from it, yielding the text
 pieces as they come, then the final ``Answer``; ``answer`` returns only the ``Answer``. Decisions, in order:
 
-* **triage** (``assistant.triage``) runs on the raw question before anything else, for both audiences: a red
-  flag returns the emergency message alone (no retrieval, no generation: the person should act, not read).
-* **scope**: a question that links to no entity and has no health word gets a polite redirection; a health
+* **triage** (``assistant.safety``) runs on every turn before anything else, for both audiences, with the
+  earlier user turns as context; once the question is linked, its findings are checked too. An emergency returns
+  the emergency message alone (no retrieval, no generation: the person should act, not read); a message not in
+  English gets a short note saying so and when to call the emergency number; a message that *may* be urgent
+  (something happening now) gets a safety net first (when to call the emergency number or a crisis line), then
+  the answer, and never one of the fixed replies below.
+* **scope**: the triage classifier's health relevance decides it (a follow-up that carries the previous turn's
+  seeds is in scope): a message not about health gets a polite redirection; a word nothing knows ("zorblatine":
+  not English, not in the KG or the literature, not a typo of a known word) gets "I don't know ..."; a health
   question that links to nothing, or whose entities have no evidence, gets the honest "my sources don't cover
-  this" (``abstained``). Nothing is generated in either case, so nothing can be invented.
+  this" (``abstained``). Nothing is generated in these cases, so nothing can be invented.
 * **follow-ups**: entities of earlier turns are passed to the linker as context, and a question with an
   anaphor ("its side effects?", "what about for children?") or without entities of its own carries the
   previous turn's seeds.
@@ -67,8 +73,9 @@ from assistant.linking import Linker
 from assistant.linking_text import STOPWORDS, fold_token, name_key, tokenize
 from assistant.literature import LiteratureIndex
 from assistant.prompts import PromptSet
-from assistant.triage import triage
-from assistant.types import Answer, Audience, EntityMention, Passage, Triage, Triple
+from assistant.safety.english import EnglishWords
+from assistant.safety.triage import Triager
+from assistant.types import Answer, Audience, EntityMention, Passage, Tier, Triage, Triple
 from kg.store import KnowledgeGraph
 from kg.subgraph import neighbourhood, paths
 from kg.vocab import SIGNATURES, SYMPTOM_RELATIONS, EntityType, Relation
@@ -104,12 +111,6 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
     ))
 _ANAPHOR = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those|the (?:drug|medicine|disease|"
                       r"condition|illness)|what about|how about|and for)\b", re.IGNORECASE)
-_HEALTH = re.compile(r"\b(?:health|medical|medicines?|medications?|drugs?|pills?|tablets?|doses?|doctor|nurse|"
-                     r"hospital|symptoms?|diseases?|illness|conditions?|pain|aches?|sick|ill|hurts?|treat\w*|"
-                     r"side[- ]?effects?|diagnos\w*|infections?|fever|cough|rash|injur\w*|pregnan\w*|allerg\w*|"
-                     r"vaccin\w*|therapy|surgery|blood|heart|lungs?|liver|kidneys?|skin|stomach|brain|cancer|tumou?rs?)\b",
-                     re.IGNORECASE)
-
 
 #: what the KG and literature never hold: prices, insurance, stock, local services, local statistics
 _NOT_COVERED = re.compile(r"\b(?:price|prices|cost|costs|how much (?:does|is) .{0,40}(?:cost|charge)|insurance|"
@@ -134,6 +135,12 @@ class AnswerConfig:
     stop: tuple[str, ...] = ("\nQuestion:", "\nEvidence:", "<|im_end|>")
     min_link_score: float = 0.5
     max_seeds: int = 3
+
+
+def _triage_flag(check: Triage) -> str:
+    """"triage: cardiac (rules)", "triage: possible suicide (classifier)"."""
+    tier = "" if check.urgent else f"{check.tier.value} "
+    return f"triage: {tier}{check.category or 'general'} ({', '.join(check.triggers)})"
 
 
 def asked_relations(question: str) -> tuple[Relation, ...]:
@@ -202,15 +209,17 @@ class Assistant:
     """One assistant over an opened KG, linker, literature index and generator; ``open`` builds it from disk."""
 
     def __init__(self, kg: KnowledgeGraph, linker: Linker, literature: LiteratureIndex | None, generator,
-                 prompts: PromptSet | None = None, config: AnswerConfig | None = None) -> None:
+                 triager: Triager, prompts: PromptSet | None = None, config: AnswerConfig | None = None) -> None:
         self.kg, self.linker, self.literature, self.generator = kg, linker, literature, generator
+        self.triager = triager
+        self.english = triager.language.english if triager.language is not None else EnglishWords()
         self.prompts = prompts or PromptSet.load()
         self.config = config or AnswerConfig()
 
     @classmethod
     def open(cls, generator: str | Generator = "auto", kg_data_dir: Path | None = None,
              index_dir: Path | None = None, linking_dir: Path | None = None, embedding: bool = True,
-             **generator_options) -> Assistant:
+             locale: str | None = None, **generator_options) -> Assistant:
         """The assistant on the built artefacts (``make run`` builds them; each missing one is an error naming
         its build command). ``generator``: a ``make_generator`` kind, or a ready generator object."""
         from assistant.embedding import MiniLMEmbedder
@@ -218,6 +227,7 @@ class Assistant:
         from assistant.linking import LinkerConfig
         from assistant.linking_index import DEFAULT_LINKING_DIR, open_name_index
         from assistant.literature import DEFAULT_DATA_DIR as INDEX_DIR
+        from assistant.safety.triage import open_triager
         from kg.store import DEFAULT_DATA_DIR as KG_DIR
 
         kg = KnowledgeGraph.open(kg_data_dir or KG_DIR)
@@ -225,10 +235,12 @@ class Assistant:
         name_index = open_name_index(kg, embedder, linking_dir or DEFAULT_LINKING_DIR) if embedding else None
         linker = Linker(kg, LinkerConfig(), embedder if embedding else None, name_index)
         literature = LiteratureIndex.open(embedder, index_dir or INDEX_DIR, kg)
-        embedder.encode(["warm up"])  # load the model now, not during the first question
+        triager = open_triager(embedder, kg, linker, locale)
+        embedder.encode(["warm up"])  # load the models now, not during the first question
+        triager.assess("warm up")
         if isinstance(generator, str):
             generator = make_generator(generator, **generator_options)
-        return cls(kg, linker, literature, generator)
+        return cls(kg, linker, literature, generator, triager)
 
     # --- the pipeline ---------------------------------------------------------------------------
 
@@ -265,23 +277,37 @@ class Assistant:
             question = question[:MAX_QUESTION_CHARS]
 
         t = time.perf_counter()
-        check = triage(question, audience)
+        check = self.triager.assess(question, audience, [answer.question for answer in history])
         t = lap("triage", t)
         if check.urgent:  # the emergency message alone: the person should act, not read
-            return fixed("triage", check.message, triage=check, flags=(f"triage: {check.category}",))
+            return fixed("triage", check.message, triage=check, flags=(*flags, _triage_flag(check)))
+        if check.language:  # not English: say so, and when to call the emergency number
+            return fixed("non_english", check.message, triage=check, flags=(*flags, "non_english"))
 
-        mentions, seeds, carried, asked = self._link(question, history, asked_relations(question))
+        mentions, seeds, carried, asked = self._link(question, history, asked_relations(question), check.in_scope)
         t = lap("link", t)
+        check = self.triager.with_findings(check, question, mentions, audience)
+        if check.urgent:
+            return fixed("triage", check.message, triage=check, flags=(*flags, _triage_flag(check)))
         linked = {"mentions": mentions, "seeds": tuple(seeds), "asked": asked}
         if carried:
             flags.append("follow-up: carried " + ", ".join(carried))
-        in_scope = bool(mentions) or bool(_HEALTH.search(question))
-        unknown = self._unknown_term(question, mentions) if in_scope else None
+        if check.tier is Tier.POSSIBLE:
+            flags.append(_triage_flag(check))
+        # scope is the classifier's health relevance; a follow-up carrying the previous turn's seeds is in scope,
+        # and so is anything that may be urgent
+        in_scope = check.in_scope or bool(carried) or check.tier is Tier.POSSIBLE
+        check = replace(check, in_scope=in_scope)
+        unknown = self._unknown_term(question, mentions) if in_scope and check.tier is Tier.NONE else None
         situation = ("out_of_scope" if not in_scope else "unknown_term" if unknown
                      else "not_covered" if _NOT_COVERED.search(question) else "no_evidence" if not seeds else None)
+        if situation and check.tier is Tier.POSSIBLE and situation != "not_covered":
+            # never "out of scope", "unknown word" or "no evidence" for someone describing what is happening now
+            text = check.message + "\n\n" + self.prompts.message("possible_no_answer", audience)
+            return fixed("possible_no_answer", text, **linked, flags=(*flags, "possible_no_answer"), triage=check)
         if situation:
             return fixed(situation, self.prompts.message(situation, audience, term=unknown), **linked,
-                         flags=(*flags, situation), triage=replace(check, in_scope=in_scope))
+                         flags=(*flags, situation), triage=check)
 
         triples = self._triples(seeds, asked)
         t = lap("subgraph", t)
@@ -290,6 +316,9 @@ class Assistant:
         block = build_evidence(triples, passages, self.config.evidence_tokens, self.generator.count_tokens,
                                self.config.passage_words)
         if not block.items:
+            if check.tier is Tier.POSSIBLE:
+                text = check.message + "\n\n" + self.prompts.message("possible_no_answer", audience)
+                return fixed("possible_no_answer", text, **linked, flags=(*flags, "possible_no_answer"), triage=check)
             return fixed("no_evidence", self.prompts.message("no_evidence", audience), **linked,
                          flags=(*flags, "no_evidence"), triage=check)
         if block.dropped:
@@ -316,6 +345,10 @@ class Assistant:
             yield final(prepared.fixed_text, abstained=prepared.situation != "triage")
             return
 
+        # "this may be urgent": the safety net comes before the answer, in the stream and in the text
+        safety_net = prepared.triage.message if prepared.triage and prepared.triage.tier is Tier.POSSIBLE else ""
+        if safety_net:
+            yield safety_net + "\n\n"
         t = time.perf_counter()
         pieces: list[str] = []
         first = None
@@ -331,30 +364,33 @@ class Assistant:
 
         block = prepared.block
         text, cited, unsupported, more_flags = self.check(raw, prepared)
+        text = f"{safety_net}\n\n{text}" if safety_net else text
         timings["verify"] = round(time.perf_counter() - now, 4)
         yield final(text, more_flags, citations=cited, evidence=tuple(block.items.values()),
                     unsupported=unsupported, raw_text=raw)
 
     # --- stages -----------------------------------------------------------------------------------
 
-    def _link(self, question: str, history: Sequence[Answer], asked: tuple[Relation, ...]
+    def _link(self, question: str, history: Sequence[Answer], asked: tuple[Relation, ...], relevant: bool = True
               ) -> tuple[tuple[EntityMention, ...], list[str], list[str], tuple[Relation, ...]]:
         """(mentions, seed ids, ids carried over from the previous turn, the relations asked). The relations asked
         say which types to prefer: "what treats high blood pressure" wants the disease, not the HPO finding of
         the same name. "Cause" with no drug in sight asks for a disease's symptoms ("does influenza cause
         muscle aches?"), not for side effects: linked again for those."""
-        found = self._link_for(question, history, asked)
+        found = self._link_for(question, history, asked, relevant)
         drugs = (EntityType.COMPOUND, EntityType.PHARMACOLOGIC_CLASS)  # "do statins cause muscle pain?" stays
         if Relation.CAUSES_SIDE_EFFECT in asked and not any(
                 self.kg.entity(e).type in drugs for seed in found[1] for e in self.concept(seed)):
             swapped = [x for r in asked for x in (SYMPTOM_RELATIONS if r is Relation.CAUSES_SIDE_EFFECT else (r,))]
             asked = tuple(dict.fromkeys(swapped))
-            found = self._link_for(question, history, asked)
+            found = self._link_for(question, history, asked, relevant)
         return (*found, asked)
 
-    def _link_for(self, question: str, history: Sequence[Answer],
-                  asked: tuple[Relation, ...]) -> tuple[tuple[EntityMention, ...], list[str], list[str]]:
-        """One linking pass for ``asked``: (mentions, seed ids, ids carried over from the previous turn)."""
+    def _link_for(self, question: str, history: Sequence[Answer], asked: tuple[Relation, ...],
+                  relevant: bool) -> tuple[tuple[EntityMention, ...], list[str], list[str]]:
+        """One linking pass for ``asked``: (mentions, seed ids, ids carried over from the previous turn). A
+        follow-up carries the previous turn's seeds when it points back ("its side effects?") or names nothing
+        of its own and is about health (``relevant``: the triage classifier's reading, "how often?")."""
         earlier = [e for answer in history[-2:] for e in (*answer.seeds, *(m.entity_id for m in answer.entities))]
         wanted = {t for relation in asked for t in SIGNATURES[relation]}
         mentions = self.linker.link(question, wanted or None, context_ids=earlier).mentions
@@ -362,7 +398,7 @@ class Assistant:
                  if m.score >= self.config.min_link_score and EntityType(m.entity_type) in SEED_TYPES]
         seeds = list(dict.fromkeys(seeds))[:self.config.max_seeds]
         carried: list[str] = []
-        if history and (_ANAPHOR.search(question) or (not seeds and _HEALTH.search(question))):
+        if history and (_ANAPHOR.search(question) or (not seeds and relevant)):
             last = history[-1]  # its seeds hold what it carried itself ("what is it used for?" -> omeprazole)
             previous = [e for e in (last.seeds or tuple(m.entity_id for m in last.entities))
                         if self.kg.entity(e).type in SEED_TYPES]
@@ -371,16 +407,21 @@ class Assistant:
         return mentions, seeds, carried
 
     def _unknown_term(self, question: str, mentions: Sequence[EntityMention]) -> str | None:
-        """A long word the question leans on that neither the KG's names nor the literature contain ("zorblatine"):
-        answering around it would pass off facts about something else. Words inside linked mentions are known."""
+        """A long word the question leans on that nothing here knows ("zorblatine"): not English (a spelling
+        dictionary's word list), not in the KG's names or the literature, and not a typo of a known word (one edit
+        away, two from 8 letters: "presure", "metformn"). Answering around it would pass off facts about something
+        else. Words inside linked mentions are known."""
         covered = [(m.start, m.end) for m in mentions]
+        vocabulary = self.linker.dictionary.vocabulary
         for match in _WORD.finditer(question):
             word = match.group().lower()
             if any(start <= match.start() < end for start, end in covered) or word in STOPWORDS:
                 continue
-            if fold_token(word) in self.linker.dictionary.vocabulary:
+            if word in self.english or fold_token(word) in vocabulary:
                 continue
             if self.literature is not None and (self.literature.knows(word) or self.literature.knows(fold_token(word))):
+                continue
+            if self.english.near(word, vocabulary) is not None:
                 continue
             return match.group()
         return None

@@ -26,6 +26,9 @@ WEIGHTS = typer.Option("default", "--weights", help="Local model weights: defaul
                                                    "when committed, else the base), base, trained, or a GGUF path.")
 KG_DIR = typer.Option(None, "--kg-data-dir", help="Directory of the built KG (default data/kg).")
 INDEX_DIR = typer.Option(None, "--index-dir", help="Directory of the literature index (default data/index).")
+LOCALE = typer.Option(None, "--locale", help="Emergency and crisis numbers of a locale in prompts/locales.toml "
+                                             "(us, gb, ie, ca, au, nz, eu; default: MEDKG_LOCALE, else several "
+                                             "countries' numbers).")
 
 
 def local_weights(generator: str, weights: str) -> dict:
@@ -54,13 +57,14 @@ def format_answer(answer: Answer) -> str:
 
 def ask(question: str = QUESTION, audience: Audience = AUDIENCE, as_json: bool = AS_JSON, stream: bool = STREAM,
         generator: str = GENERATOR, base_url: str | None = BASE_URL, model: str | None = MODEL,
-        weights: str = WEIGHTS, kg_data_dir: Path | None = KG_DIR, index_dir: Path | None = INDEX_DIR) -> None:
+        weights: str = WEIGHTS, kg_data_dir: Path | None = KG_DIR, index_dir: Path | None = INDEX_DIR,
+        locale: str | None = LOCALE) -> None:
     """Answer QUESTION from the KG and the literature, with checked citations."""
     from assistant.answer import Assistant
 
     options = {k: v for k, v in (("base_url", base_url), ("model", model)) if v}
     options.update(local_weights(generator, weights))
-    assistant = Assistant.open(generator, kg_data_dir=kg_data_dir, index_dir=index_dir, **options)
+    assistant = Assistant.open(generator, kg_data_dir=kg_data_dir, index_dir=index_dir, locale=locale, **options)
     answer = None
     if stream and not as_json:
         typer.echo("--- draft as generated, unchecked: not the answer ---")
@@ -87,13 +91,14 @@ BUILD_MISSING = typer.Option(False, "--build-missing", help="First build what is
                                                           "does, in this one process).")
 
 
-def serve(host: str = HOST, port: int = PORT, generator: str = GENERATOR, build_missing: bool = BUILD_MISSING) -> None:
+def serve(host: str = HOST, port: int = PORT, generator: str = GENERATOR, build_missing: bool = BUILD_MISSING,
+          locale: str | None = LOCALE) -> None:
     """Serve the Gradio chat app (http://127.0.0.1:7860 by default)."""
     from assistant.app import main
 
     if build_missing:
         build_missing_artefacts()
-    main(host=host, port=port, generator=generator)
+    main(host=host, port=port, generator=generator, locale=locale)
 
 
 def build_missing_artefacts() -> None:

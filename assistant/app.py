@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 import gradio as gr
 
-from assistant.types import Answer, Audience, Citation, Triage
+from assistant.types import Answer, Audience, Citation, Tier, Triage
 from kg.errors import KGError
 
 log = logging.getLogger(__name__)
@@ -69,18 +69,25 @@ def safe_url(url: str | None) -> str | None:
 
 
 def render_banner(triage: Triage) -> str:
-    """The emergency message as a prominent block quote (empty unless the triage is urgent)."""
-    if not (triage.urgent and triage.message):
+    """What triage says must come first, as a prominent block quote: the emergency message (urgent), the safety
+    net of a message that may be urgent, or the note to a message not in English. Empty otherwise."""
+    if not triage.message:
         return ""
-    category = f" ({md_escape(triage.category)})" if triage.category else ""
-    return f"> 🚨 **Urgent{category}: {md_escape(triage.message)}**"
+    if triage.urgent:
+        category = f" ({md_escape(triage.category)})" if triage.category else ""
+        return f"> 🚨 **Urgent{category}: {md_escape(triage.message)}**"
+    if triage.tier is Tier.POSSIBLE:
+        return f"> ⚠️ **{md_escape(triage.message)}**"
+    if triage.language:
+        return "> ℹ️ " + md_escape(triage.message).replace("\n\n", "\n>\n> ")
+    return ""
 
 
 def render_answer(answer: Answer) -> str:
     """The answer's text for the chat: the emergency banner first when urgent, then the checked text."""
     text = answer.text
     banner = render_banner(answer.triage) if answer.triage else ""
-    if banner and text.startswith(answer.triage.message):
+    if banner and answer.triage.message and text.startswith(answer.triage.message):
         text = text[len(answer.triage.message):].strip()  # the banner already says it
     return "\n\n".join(part for part in (banner, md_escape(text)) if part)
 
@@ -227,11 +234,12 @@ def build_app(assistant: ChatAssistant) -> gr.Blocks:
     return app
 
 
-def main(host: str = "127.0.0.1", port: int = 7860, generator: str = "auto") -> None:
-    """Open the assistant on the built artefacts and serve the chat on http://HOST:PORT (blocks until stopped)."""
+def main(host: str = "127.0.0.1", port: int = 7860, generator: str = "auto", locale: str | None = None) -> None:
+    """Open the assistant on the built artefacts and serve the chat on http://HOST:PORT (blocks until stopped).
+    ``locale`` picks the emergency and crisis numbers (``prompts/locales.toml``)."""
     from assistant.answer import Assistant  # the pipeline (and its models) load only when the app starts
 
-    build_app(Assistant.open(generator)).launch(server_name=host, server_port=port)
+    build_app(Assistant.open(generator, locale=locale)).launch(server_name=host, server_port=port)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import typer
 
 from assistant import answer_cli, answer_eval, linking_cli
 from assistant.literature_cli import eval_retrieval, index_app
+from assistant.safety.cli import eval_triage, triage_app
 from kg.cli import app as kg_app
 from kg.errors import KGError
 from pretrain.cli import app as pretrain_app
@@ -19,6 +20,7 @@ app = typer.Typer(help="MedKG Assistant: a medical assistant grounded in a knowl
 app.add_typer(kg_app, name="kg")
 app.add_typer(index_app, name="index")
 app.add_typer(pretrain_app, name="pretrain")
+app.add_typer(triage_app, name="triage")
 app.command("ask")(answer_cli.ask)
 app.command("app")(answer_cli.serve)
 app.command("link")(linking_cli.link)
@@ -28,6 +30,7 @@ eval_app = typer.Typer(help="Evaluation harnesses; each prints its tables.", no_
 eval_app.command("linking")(linking_cli.eval_linking)
 eval_app.command("retrieval")(eval_retrieval)
 eval_app.command("answers")(answer_eval.eval_answers)
+eval_app.command("triage")(eval_triage)
 app.add_typer(eval_app, name="eval")
 
 

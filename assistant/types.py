@@ -7,8 +7,8 @@ from enum import StrEnum
 
 from kg.types import Entity, Path, Subgraph, Triple  # re-exported: one place to import stage types from
 
-__all__ = ["Answer", "Audience", "Citation", "Entity", "EntityMention", "Passage", "Path", "Subgraph", "Triage",
-           "Triple"]
+__all__ = ["Answer", "Audience", "Citation", "Entity", "EntityMention", "Passage", "Path", "Subgraph", "Tier",
+           "Triage", "Triple"]
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,38 @@ class Audience(StrEnum):
     CLINICIAN = "clinician"
 
 
+class Tier(StrEnum):
+    """How urgent a message is (``assistant.safety``). ``EMERGENCY``: the emergency message alone, nothing else;
+    ``POSSIBLE``: a safety net first (when to call the emergency number or a crisis line), then what the sources
+    say, and never a fixed "out of scope" or "unknown term" reply; ``NONE``: an ordinary question."""
+
+    NONE = "none"
+    POSSIBLE = "possible"
+    EMERGENCY = "emergency"
+
+
 @dataclass(frozen=True)
 class Triage:
-    """The safety check that runs before retrieval. ``urgent``: a red flag was found and ``message`` (emergency
-    guidance) must be shown first; ``category`` names the red flag ("cardiac", "stroke", "suicide", ...);
-    ``matched`` is the text that triggered it. ``in_scope`` is False for messages that are not medical."""
+    """The safety check that runs before retrieval. ``tier`` says how urgent; ``category`` names the red flag
+    ("cardiac", "stroke", "suicide", ...; for ``POSSIBLE`` the closest one, or None); ``message`` is what must be
+    shown before anything else (the emergency message, the safety net, or the note to a message not in English);
+    ``matched`` is what triggered it, as written ("crushing chest pain + sweating"), and ``triggers`` names the
+    components that raised it ("rules", "findings", "classifier", "context"). ``in_scope`` is False for messages
+    that are not about health; ``language`` is the ISO 639-1 code of a message not in English. ``urgent`` is
+    ``tier is EMERGENCY``."""
 
-    urgent: bool
+    tier: Tier = Tier.NONE
     category: str | None = None
     message: str | None = None
     matched: str | None = None
+    triggers: tuple[str, ...] = ()
     in_scope: bool = True
+    language: str | None = None
+    urgent: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tier", Tier(self.tier))
+        object.__setattr__(self, "urgent", self.tier is Tier.EMERGENCY)
 
 
 @dataclass(frozen=True)

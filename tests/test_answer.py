@@ -22,15 +22,15 @@ PASSAGES = Path(__file__).parent / "fixtures" / "literature" / "passages.jsonl.g
 
 
 @pytest.fixture(scope="module")
-def parts(kg, tmp_path_factory):
+def parts(kg, tmp_path_factory, fake_triager):
     data_dir = tmp_path_factory.mktemp("index")
     build_index(IndexConfig(passages=PASSAGES, data_dir=data_dir, embedding_cache=None), FakeEmbedder(), kg)
-    return kg, Linker(kg), LiteratureIndex.open(FakeEmbedder(), data_dir, kg)
+    return kg, Linker(kg), LiteratureIndex.open(FakeEmbedder(), data_dir, kg), fake_triager
 
 
 def assistant(parts, reply: str | None = None) -> Assistant:
-    kg, linker, literature = parts
-    return Assistant(kg, linker, literature, FakeGenerator(reply))
+    kg, linker, literature, triager = parts
+    return Assistant(kg, linker, literature, FakeGenerator(reply), triager)
 
 
 def test_a_question_gets_a_cited_answer_with_its_evidence_and_timings(parts):

@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from assistant import answer_eval as ae
-from assistant.types import Answer, Audience, Citation, Triage
+from assistant.types import Answer, Audience, Citation, Tier, Triage
 from kg.errors import UnknownTripleError
 from kg.subgraph import neighbourhood
 from kg.vocab import Relation
@@ -36,7 +36,8 @@ def answer(text: str = "An answer.", citations=(), evidence=(), audience: Audien
            abstained: bool = False, urgent: bool = False, unsupported=(), timings=None, raw_text=None,
            flags=()) -> Answer:
     return Answer("question?", audience, text, tuple(citations), tuple(evidence), abstained=abstained,
-                  triage=Triage(urgent, "cardiac" if urgent else None), unsupported=tuple(unsupported),
+                  triage=Triage(Tier.EMERGENCY if urgent else Tier.NONE, "cardiac" if urgent else None),
+                  unsupported=tuple(unsupported),
                   timings=timings or {}, raw_text=text if raw_text is None else raw_text, flags=tuple(flags))
 
 

@@ -14,7 +14,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from assistant.app import DRAFT, EVIDENCE_TITLE, build_app, md_escape, render_answer, render_evidence, stream_reply
-from assistant.types import Answer, Audience, Citation, EntityMention, Triage
+from assistant.types import Answer, Audience, Citation, EntityMention, Tier, Triage
 from kg.errors import KGError
 
 FACT = Citation("T1", "triple", "t-abc", "metformin — causes side effect — nausea", "SIDER", "CC BY-NC-SA 4.0")
@@ -30,7 +30,8 @@ HOSTILE = ("<script>alert(1)</script> <img src=x onerror=alert(1)> [click](http:
            "**bold** # heading `code` $$x$$ https://evil.example www.evil.example & &amp; \\*")
 URGENT = Answer("crushing chest pain and my left arm is numb", Audience.PATIENT,
                 "Call your local emergency number now.", flags=("triage: cardiac",),
-                triage=Triage(True, "cardiac", "Call your local emergency number now.", "crushing chest pain"))
+                triage=Triage(Tier.EMERGENCY, "cardiac", "Call your local emergency number now.",
+                              "crushing chest pain"))
 
 
 def rendered_text(markdown: str) -> str:
@@ -79,9 +80,9 @@ def test_triage_banner_comes_first_and_is_not_repeated_in_the_answer():
 
 def test_abstention_scope_and_removed_sentences_are_shown():
     abstained = Answer("what is zzyzx?", Audience.PATIENT, "My sources don't cover this.", abstained=True,
-                       flags=("no_evidence",), triage=Triage(False))
+                       flags=("no_evidence",), triage=Triage())
     assert "Not answered from the sources" in render_evidence(abstained)
-    off_topic = replace(abstained, triage=Triage(False, in_scope=False))
+    off_topic = replace(abstained, triage=Triage(in_scope=False))
     assert "Outside what this assistant covers" in render_evidence(off_topic)
     removed = replace(ANSWER, unsupported=("Asthma is treated by it.",),
                       flags=("unsupported sentence removed: Asthma is treated by it.", "uncited"))
@@ -154,12 +155,12 @@ def test_handler_fails_loudly_when_the_stream_has_no_answer():
         list(stream_reply(ScriptedAssistant(("text",), None), "what helps a migraine?", [], [], "patient"))
 
 
-def test_handler_drives_the_real_pipeline_with_a_fake_generator(kg):
+def test_handler_drives_the_real_pipeline_with_a_fake_generator(kg, fake_triager):
     from assistant.answer import Assistant
     from assistant.generation import FakeGenerator
     from assistant.linking import Linker
 
-    bot = Assistant(kg, Linker(kg), None, FakeGenerator())
+    bot = Assistant(kg, Linker(kg), None, FakeGenerator(), fake_triager)
     chat, answers = list(stream_reply(bot, "is nausea a side effect of metformin?", [], [], "patient"))[-1]
     assert "Nausea" in chat[1]["content"] and "source: SIDER" in chat[2]["content"]
     assert "metformin → DRUGBANK\\:DB00331 (compound)" in chat[2]["content"]

@@ -39,10 +39,11 @@ MARKER = re.compile(r"\[([TP]\d+)\]")
 
 
 @pytest.fixture(scope="module")
-def bot(kg, tmp_path_factory) -> Assistant:
+def bot(kg, tmp_path_factory, fake_triager) -> Assistant:
     data_dir = tmp_path_factory.mktemp("index")
     build_index(IndexConfig(passages=PASSAGES, data_dir=data_dir, embedding_cache=None), FakeEmbedder(), kg)
-    return Assistant(kg, Linker(kg), LiteratureIndex.open(FakeEmbedder(), data_dir, kg), FakeGenerator())
+    return Assistant(kg, Linker(kg), LiteratureIndex.open(FakeEmbedder(), data_dir, kg), FakeGenerator(),
+                     fake_triager)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
-"""Safety triage: every red-flag category, the cues that clear a finding (negation, history, hypotheticals,
-resolution, idioms), audience-specific messages, bounded work on hostile input, and the issue's target on
-eval/triage_set.jsonl (recall >= 0.98, false-alarm rate <= 0.05)."""
+"""The red-flag rules: every category, the cues that clear a finding (negation, history, hypotheticals, resolution,
+idioms), companions found in the earlier turns, the emergency texts of every category, bounded work on hostile
+input, and the rules alone on eval/triage_set.jsonl (the team's set they were written against: recall >= 0.98,
+false-alarm rate <= 0.05; a training figure, not a measure of generalisation)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from assistant.triage import MESSAGES, RED_FLAGS, triage
-from assistant.types import Audience, Triage
+from assistant.safety.messages import SafetyMessages
+from assistant.safety.rules import RED_FLAGS, red_flags
+from assistant.types import Audience
+
+MESSAGES = SafetyMessages.load("default").emergency
+
+
+def triage(text: str):
+    """The first rule hit (the one that names the category), or None."""
+    hits = red_flags(text)
+    return hits[0] if hits else None
 
 TRIAGE_SET = Path(__file__).resolve().parent.parent / "eval" / "triage_set.jsonl"
 SET_KEYS = {"id", "question", "audience", "expected_entity_ids", "expected_relation", "expect_abstain",
@@ -97,15 +107,13 @@ NOT_URGENT = [
 @pytest.mark.parametrize(("message", "category"), URGENT)
 def test_red_flags_are_urgent_with_their_category(message, category):
     result = triage(message)
-    assert result.urgent, message
+    assert result is not None, message
     assert result.category == category
-    assert result.message == MESSAGES[category][Audience.PATIENT]
-    assert result.in_scope
 
 
 @pytest.mark.parametrize("message", NOT_URGENT)
 def test_look_alikes_are_not_urgent(message):
-    assert triage(message) == Triage(urgent=False)
+    assert red_flags(message) == []
 
 
 def test_matched_is_the_triggering_text_as_written():
@@ -116,20 +124,20 @@ def test_matched_is_the_triggering_text_as_written():
 
 
 def test_negation_scope_is_a_clause():
-    assert not triage("denies chest pain, shortness of breath or sweating").urgent  # a list negator spans commas
-    assert triage("no fever yesterday but now crushing chest pain and sweating").urgent
-    assert triage("No, I'm not ok, my chest is tight and I'm sweating").urgent  # "no," and "not ok" do not negate
+    assert not triage("denies chest pain, shortness of breath or sweating") is not None  # a list negator spans commas
+    assert triage("no fever yesterday but now crushing chest pain and sweating") is not None
+    assert triage("No, I'm not ok, my chest is tight and I'm sweating") is not None  # "no," and "not ok" do not negate
 
 
 def test_history_clears_only_the_finding_it_dates():
-    assert not triage("my grandma had a stroke in 2019, is physio still worth it?").urgent
-    assert triage("chest pain now, had a heart attack 5 years ago").urgent
-    assert triage("I took 30 tylenol an hour ago").urgent  # hours are not history
+    assert not triage("my grandma had a stroke in 2019, is physio still worth it?") is not None
+    assert triage("chest pain now, had a heart attack 5 years ago") is not None
+    assert triage("I took 30 tylenol an hour ago") is not None  # hours are not history
 
 
 def test_resolution_needs_no_ongoing_cue():
-    assert not triage("the chest pain has gone").urgent
-    assert triage("chest pain went away but it came back").urgent
+    assert not triage("the chest pain has gone") is not None
+    assert triage("chest pain went away but it came back") is not None
     assert triage("chest pain went away but it came back").category == "cardiac"
 
 
@@ -143,36 +151,37 @@ def test_each_category_has_distinct_messages_without_doses(category):
 
 
 def test_every_rule_has_messages_for_both_audiences():
-    assert {flag.category for flag in RED_FLAGS} == set(MESSAGES)
+    assert {flag.category for flag in RED_FLAGS} <= set(MESSAGES)
     assert all(set(texts) == set(Audience) for texts in MESSAGES.values())
 
 
-def test_audience_changes_only_the_message():
-    for_patient = triage("I want to kill myself", Audience.PATIENT)
-    for_clinician = triage("I want to kill myself", "clinician")
-    assert for_patient.category == for_clinician.category == "suicide"
-    assert for_patient.matched == for_clinician.matched
-    assert "988" in for_patient.message and for_patient.message != for_clinician.message
-    assert "ECG within 10 minutes" in triage("crushing chest pain, sweaty", Audience.CLINICIAN).message
+def test_a_companion_may_come_from_an_earlier_turn_but_never_the_finding():
+    assert red_flags("my lips and tongue are swelling up") == []  # swelling alone: no allergen named
+    hit = red_flags("my lips and tongue are swelling up", ["I just took my first amoxicillin tablet"])
+    assert hit[0].category == "anaphylaxis" and hit[0].matched.endswith("amoxicillin")
+    assert red_flags("what should I eat?", ["I have crushing chest pain and sweating"]) == []
+
+
+def test_every_category_a_rule_finds_is_reported_in_priority_order():
+    hits = red_flags("I took 40 tablets because I want to die")
+    assert [h.category for h in hits] == ["suicide", "overdose"]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\x00\x07\x1b[31m", "\ud800 lone surrogate", "谢谢你的帮助", "😀" * 50,
                                   "mi esposo tiene dolor de pecho", "a" * 100_000])
 def test_odd_input_is_not_urgent_and_never_raises(text):
-    assert triage(text) == Triage(urgent=False)
+    assert red_flags(text) == []
 
 
 def test_bad_arguments_fail_narrowly():
     with pytest.raises(TypeError, match="str"):
-        triage(None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
-        triage("hello", "doctor")  # type: ignore[arg-type]
+        red_flags(None)  # type: ignore[arg-type]
 
 
 def test_long_input_is_bounded_and_its_head_and_tail_are_scanned():
     filler = "I have a question about my diet and exercise plan. " * 2_000  # ~100,000 characters
-    assert triage("I can't breathe. " + filler).urgent
-    assert triage(filler + "and now my son is choking").urgent
+    assert triage("I can't breathe. " + filler) is not None
+    assert triage(filler + "and now my son is choking") is not None
     for hostile in (filler, "no chest pain " * 8_000, "denies chest pain, " * 6_000, "no " * 33_333, "," * 100_000):
         start = time.perf_counter()
         triage(hostile)
@@ -198,9 +207,9 @@ def test_triage_set_is_well_formed():
 
 def test_triage_set_recall_and_false_alarm_rate():
     rows = _triage_set()
-    results = [(row, triage(row["question"], Audience(row["audience"]))) for row in rows]
-    missed = [row["question"] for row, result in results if row["expect_triage"] and not result.urgent]
-    false_alarms = [row["question"] for row, result in results if not row["expect_triage"] and result.urgent]
+    results = [(row, triage(row["question"])) for row in rows]
+    missed = [row["question"] for row, result in results if row["expect_triage"] and result is None]
+    false_alarms = [row["question"] for row, result in results if not row["expect_triage"] and result is not None]
     urgent = sum(row["expect_triage"] for row in rows)
     assert 1 - len(missed) / urgent >= 0.98, missed
     assert len(false_alarms) / (len(rows) - urgent) <= 0.05, false_alarms

@@ -1,0 +1,196 @@
+"""The cues that clear a red-flag finding (NegEx-style, per clause), and the bounded scan they run over.
+
+A finding (a span a rule matched) does not count when one of these cues applies to it:
+
+* negation: "no", "not", "n't", "never", "without", "denies", ... up to 5 words before it (10 for the list
+  negators "no"/"denies"/"without"/"negative for", which carry across commas: "denies chest pain, SOB or
+  sweating"); a clause boundary ("but", "now", "presenting", a new "I'm"/"he's", ". ; :") ends the scope;
+  pseudo-negations ("not sure", "won't stop", "not feeling well", "don't know") are not negations;
+* history or chronic course: "history of", "hx of", "prior", "used to" shortly before it; "5 years ago" (weeks
+  or longer), "last year", "in 2019", "as a child" after it in its clause; "for 3 months", "on and off",
+  "sometimes", "every day" in its clause. Minutes, hours and days are *not* history: "took 30 tylenol an hour
+  ago" is urgent. "Had a heart attack/stroke" is history unless "just had" or "I think he had";
+* hypothetical or general question: "if someone ...", "what happens if you ...", or a sentence with a question
+  form or a topic phrase ("what are the signs of", "management of", "can X cause") and no first/third-person
+  subject (I, my, he, she, pt, "62M"). Suicide needs a topic phrase: "is it normal to want to die?" stays urgent;
+* resolution, anywhere in the message: "gone now", "went away", "feel fine now", "pain-free", unless an ongoing
+  cue ("still", "again", "right now", "getting worse") is present, and never for the ``PERSISTENT`` categories
+  (symptoms of a stroke that went away may be a TIA; harm from a poison can come hours later);
+* for rules with a ``benign`` pattern: a mild qualifier ("a bit", "slight", "mild") just before it, or a benign
+  cause in its clause ("from a cold", "after the gym", "heartburn", a period).
+
+Idioms ("killing me", "dying to know", "gave me a heart attack", "choking on this paperwork") are blanked before
+matching. Bounds: only the first ``HEAD_CHARS`` and last ``TAIL_CHARS`` characters are scanned, cues are looked for
+within ``CONTEXT_CHARS`` of a finding, and at most ``MAX_FINDINGS`` matches per rule are checked, so the work is
+linear in the length and bounded. Empty text, control characters and lone surrogates never raise.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+
+HEAD_CHARS = 4000  # scanned from the start of the message
+TAIL_CHARS = 1000  # and from its end, when the message is longer than HEAD_CHARS + TAIL_CHARS
+CONTEXT_CHARS = 200  # cues are looked for at most this far before/after a finding (NegEx windows are shorter)
+MAX_FINDINGS = 20  # matches of one rule checked for cues per message: keeps the cue checks linear in the length
+
+
+_NEG = re.compile(r"\b(?:not|never|without|denies|denied|deny|denying|negative for|free of|absence of|nor|neither|"
+                  r"no\b(?!\s*[,.!?;:])|ruled out)\b|n't\b|\b(?:dont|doesnt|isnt|wasnt|didnt|hasnt|havent|arent)\b")
+_LIST_NEG = re.compile(r"(?:\bno|denies|denied|deny|denying|without|negative for|free of|absence of)$")
+_PSEUDO_NEG = re.compile(r"\b(?:not sure|no idea|not only|not just|no doubt|no longer|no one|nobody|no matter|"
+                         r"not (?:feeling )?(?:well|good|great|ok|okay|right|normal|myself)|dont know|not certain|"
+                         r"(?:do|does|did)\s*n'?t know|(?:is|does|has|did|wo|ca)n'?t (?:help|stop|work)\w*|"
+                         r"not (?:help|stop|work)\w*|can'?t tell|no better)\b")
+_NEG_END = re.compile(r"[.;:!?\n]|\b(?:but|however|although|though|yet|except|apart from|aside from|now|still|"
+                      r"because|since|which|who|whereas|while|present\w*|c/o|complain\w*|i|i'm|im|i've|he|he's|"
+                      r"she|she's|they|they're|we|it's)\b")
+_HISTORY_BEFORE = re.compile(r"\b(?:history of|hx of|h/o|pmh|past medical history|prior|previous(?:ly)?|used to)\b")
+_HISTORY_AFTER = re.compile(r"\b(?:(?:\d+|a|one|a few|few|several|many|two|three|four|five|six|ten)\s+)?(?:weeks?|"
+                            r"wks?|months?|years?|yrs?|decades?)\s+(?:ago|back)\b|\blast (?:week|month|year|summer|"
+                            r"winter|spring|autumn|fall)\b|\b(?:in|back in)\s+(?:19|20)\d\d\b|\bas an? (?:child|kid|"
+                            r"teen\w*|baby|toddler)\b|\bwhen (?:i|he|she|they|we) (?:was|were) (?:a |little|young|"
+                            r"at school|in school|at uni|at college|pregnant with)")
+_CHRONIC = re.compile(r"\bfor\s+(?:the\s+)?(?:last|past)?\s*(?:\d+|a few|few|a couple of|couple of|several|many|two|"
+                      r"three|some)?\s*"
+                      r"(?:weeks|months|years)\b|\bfor (?:a )?(?:weeks|months|years)\b|\bon and off\b|\boff and on\b|"
+                      r"\bsometimes\b|\boccasionally\b|\boften\b|\bevery (?:day|night|morning|afternoon|evening|time|"
+                      r"week|month)\b|\b(?:a|per) (?:night|day|week)\b|\bnightly\b|\bstable angina\b|\bchronic\b")
+_HYPOTHETICAL = re.compile(r"\bif\s+(?:someone|somebody|anyone|a person|a child|a kid|a baby|you|your|u|one|people|"
+                           r"they)\b|\b(?:someone|somebody|people|a person|anyone)\s+(?:who|that|with)\b|\bin case\b|"
+                           r"\bwhat happens (?:if|when)\b|\bwhen (?:someone|somebody|you|a person)\b|"
+                           r"\b(?:i'?ve|i have|i) (?:heard|read)\b|\b(?:documentary|film|movie|book|novel|article|"
+                           r"show|series|podcast|lecture|course|training|essay|story|news|episode)\s+(?:about|on)\b")
+_QUESTION_START = re.compile(r"^\W*(?:what|what's|whats|how|which|why|when|where|who|is|are|can|could|does|do|"
+                             r"should|would|will|any|define|explain|tell me|info|information)(?![\w'])")
+_TOPIC = re.compile(r"\b(?:signs? of|symptoms? of|warning signs?|causes?|mean|means|difference|prevent\w*|risks? of|"
+                    r"recogni[sz]e|treat\w*|manag\w*|diagnos\w*|protocol|guidelines?|differential|used for|"
+                    r"definition|statistics|rates? of|increase|approach to|workup|work-up|pathophysiology|"
+                    r"evidence|risk|is it true|myths?|empirical|first[- ]line)\b")
+#: a sentence framed as teaching or study is about the topic, whoever its subject ("DKA teaching: why do we ...")
+_TEACHING = re.compile(r"\b(?:teaching|revision|exam|quiz|osce|viva|tutorial|lecture|essay|assignment|homework)\b"
+                       r"\s*(?:question|session|point|case|prep)?\s*[:-]|\bfor (?:my|an|the|a) (?:exam|essay|"
+                       r"assignment|revision|lecture|presentation|teaching session|osce)\b|\bteaching session\b")
+_SUBJECT = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|my|we|we're|our|he|he's|hes|she|she's|shes|his|him|her|"
+                      r"they're|pt|patient)\b|\b\d+\s?(?:yo|y/o|yr|[mf])\b")
+_RESOLVED = re.compile(r"\b(?:gone now|went away|resolved|settled|passed(?! out| away)|pain-? ?free|back to normal|"
+                       r"then was fine|fine now|cough(?:ed)? (?:it|them|the \w+) (?:up|out)|spat (?:it|them) out|"
+                       r"(?:has|have|had|it'?s|its|is) (?:all )?gone(?: away| now)?"
+                       r"(?=\s*(?:[,.;!?]|$|and\b|but\b))|(?:am|i'm|im|feel|feels|felt|feeling|was|is)\s+(?:fine|ok|"
+                       r"okay|better|normal)\s+(?:now|since|after|afterwards))\b")
+_ONGOING = re.compile(r"\b(?:still|again|right now|came back|coming back|keeps?|getting worse|worse now|won'?t stop)\b")
+_MILD = re.compile(r"\b(?:a bit|a little|a bit of|slight\w*|mild\w*|minor|little|small)\s+(?:of\s+)?(?:[\w'-]+\s+)?$")
+_IDIOMS = re.compile(r"\bkill(?:ing)? me\b|\bdying (?:to|for|of laughter|laughing)\b|\bdied laughing\b|"
+                     r"\b(?:die|dying) (?:for|of|from) (?:a |an |some )?(?:cup|coffee|tea|pizza|beer|drink|chocolate|"
+                     r"laughter|laughing|embarrassment|shame|boredom|curiosity)\b|\b(?:gave|give|giving|nearly gave) "
+                     r"(?:me|him|her) a heart attack\b|\bchok(?:ing|ed) on (?:all )?(?:this|that|the|my|these) "
+                     r"(?:paperwork|work|workload|emails?|tears|words|emotions?|debt)\b|"
+                     r"\bchoked (?:in|at|during) (?:the|that|our|this|my|his|her|their) (?:final|game|match|end|"
+                     r"interview|exam|race|tie-?break)\b|"
+                     r"\b(?:market|economy|stocks?|shares|laptop|computer|phone|car|engine|plant|houseplant|wifi|"
+                     r"server|code|app|printer|website|bank account|wallet)\s+(?:is|'s|looks like it'?s|was)\s+"
+                     r"(?:having|about to have|going to have)\s+(?:a\s+)?(?:heart attack|seizure|stroke|meltdown|"
+                     r"breakdown)\b")
+_CLAUSE_END = re.compile(r"[,;:.!?\n]|\b(?:but|now|and now)\b")
+_SENTENCE_END = re.compile(r"[!?;\n]+|(?<!\d)\.+|\.+(?!\d)")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
+                              "\u2013": "-", "\u2014": "-"})
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff\ud800-\udfff]")
+
+# Red flags that stay urgent when the writer says they have passed (TIA, delayed poisoning, head injury, crisis).
+PERSISTENT = frozenset({"stroke", "suicide", "overdose", "head_injury"})
+
+
+def bounded(message: str) -> str:
+    """``message`` as the scans and the classifier read it: at most ``HEAD_CHARS`` from its start and
+    ``TAIL_CHARS`` from its end, control characters, zero-width characters and lone surrogates made spaces."""
+    if len(message) > HEAD_CHARS + TAIL_CHARS:
+        message = message[:HEAD_CHARS] + "\n" + message[-TAIL_CHARS:]
+    return _CONTROL.sub(" ", message)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The scanned text: ``raw`` (the input ``bounded``) and ``text`` (its lower-cased twin of the same
+    length, so offsets in ``text`` slice ``raw``), with the sentence starts and the message-level resolution cue."""
+
+    raw: str
+    text: str
+    sentence_starts: tuple[int, ...]
+    resolved: bool
+    _general: dict[tuple[int, bool], bool] = field(default_factory=dict)  # (sentence, strict) -> informational
+
+    @classmethod
+    def of(cls, message: str) -> Scan:
+        raw = bounded(message)
+        text = raw.lower()
+        if len(text) != len(raw):  # a few characters lower-case to two ('İ'): keep the offsets aligned
+            text = "".join(c.lower() if len(c.lower()) == 1 else c for c in raw)
+        text = text.translate(_APOSTROPHES)
+        text = _IDIOMS.sub(lambda m: " " * len(m.group()), text)
+        starts = (0, *(m.end() for m in _SENTENCE_END.finditer(text)))
+        resolved = bool(_RESOLVED.search(text)) and not _ONGOING.search(text)
+        return cls(raw, text, starts, resolved)
+
+    def find(self, pattern: re.Pattern[str], category: str, benign: re.Pattern[str] | None) -> re.Match[str] | None:
+        """The first match of ``pattern`` that no cue clears (at most ``MAX_FINDINGS`` matches are checked)."""
+        for n, match in enumerate(pattern.finditer(self.text)):
+            if n == MAX_FINDINGS:
+                break
+            if not self.cleared(match.start(), match.end(), category, benign):
+                return match
+        return None
+
+    def cleared(self, start: int, end: int, category: str, benign: re.Pattern[str] | None = None) -> bool:
+        """Whether a cue clears the finding at ``text[start:end]`` for ``category`` (the module docstring's list)."""
+        i = bisect.bisect_right(self.sentence_starts, start) - 1
+        s0 = self.sentence_starts[i]
+        s1 = self.sentence_starts[i + 1] if i + 1 < len(self.sentence_starts) else len(self.text)
+        before = self.text[max(s0, start - CONTEXT_CHARS):start]
+        cuts = list(_CLAUSE_END.finditer(before))
+        clause_before = before[cuts[-1].end():] if cuts else before
+        after = self.text[end:min(s1, end + CONTEXT_CHARS)]
+        cut = _CLAUSE_END.search(after)
+        clause_after = after[:cut.start()] if cut else after
+        if negated(before, _NEG, pseudo=_PSEUDO_NEG) or negated(before, _HISTORY_BEFORE, limit=6):
+            return True
+        if _HISTORY_AFTER.search(clause_after) or _HYPOTHETICAL.search(before):
+            return True
+        if category != "suicide" and _CHRONIC.search(clause_before + " " + clause_after):
+            return True
+        if self._informational(i, s0, s1, strict=category == "suicide"):
+            return True
+        if self.resolved and category not in PERSISTENT:
+            return True
+        if benign is None:
+            return False
+        return bool(_MILD.search(before[-40:]) or benign.search(clause_before + " " + clause_after))
+
+    def _informational(self, i: int, s0: int, s1: int, strict: bool) -> bool:
+        """Sentence ``i`` asks about the topic in general: no first/third-person subject, and a topic phrase
+        (``strict``) or a topic phrase or question form (otherwise)."""
+        key = (i, strict)
+        if key not in self._general:
+            sentence = self.text[s0:min(s1, s0 + CONTEXT_CHARS * 5)]
+            self._general[key] = bool(_TEACHING.search(sentence)) or not _SUBJECT.search(sentence) and bool(
+                _TOPIC.search(sentence) or (not strict and _QUESTION_START.match(sentence)))
+        return self._general[key]
+
+
+def negated(before: str, cue: re.Pattern[str], limit: int = 5, pseudo: re.Pattern[str] | None = None) -> bool:
+    """NegEx: the last ``cue`` in ``before`` scopes over the finding that follows unless a clause boundary or more
+    than ``limit`` words come between. Negation cues that start a list ("no", "denies", "without") and history cues
+    reach 10 (history: ``limit``) words and carry across commas."""
+    spans = [m.span() for m in pseudo.finditer(before)] if pseudo else []
+    cues = [m for m in cue.finditer(before) if not any(a <= m.start() < b for a, b in spans)]
+    if not cues:
+        return False
+    between = before[cues[-1].end():]
+    is_negation = cue is _NEG
+    is_list = not is_negation or bool(_LIST_NEG.search(before[:cues[-1].end()]))
+    if _NEG_END.search(between) or (not is_list and "," in between):
+        return False
+    return len(between.split()) <= (10 if is_list and is_negation else limit)
+

@@ -1,0 +1,288 @@
+"""The transparent red-flag rules: regular expressions per emergency category, each explaining its verdict.
+
+``red_flags(text, context)`` returns every ``RuleHit`` (category and the text that triggered it) in ``RED_FLAGS``
+order, which is the order of priority. A rule's ``pattern`` must be found in the message and not cleared by a cue
+(``assistant.safety.cues``); its ``needs`` companion (if set) must be found, not cleared, in the message or in the
+conversation's earlier user turns (``context``): "my lips are swelling" after "I just took amoxicillin" is
+anaphylaxis. Patterns are written over a lower-cased copy with apostrophes normalised, for classes of wording
+(lay, typo, clinical abbreviation, third person), one block per category with its rule in the comment above it.
+
+Judgment calls: a chest pain the writer says has gone ("after a workout yesterday, gone now, muscle strain?") is
+not urgent (the answer still carries a safety net, ``assistant.safety.triage``); overdose limits and "what happens
+if someone takes too much" are information, while a past ingestion of 5+ tablets, "too many", "a whole bottle",
+"an overdose", or a child swallowing medicines, batteries, magnets or household chemicals is urgent (a double
+dose, toothpaste or gum is not); suicide rules fire on jokes like "I want to die lol" on purpose.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from assistant.safety.cues import Scan
+
+
+def _any(*alternatives: str) -> str:
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+# ---- shared vocabulary: lower case, apostrophes normalised to ', gaps of at most a few words ----
+W = r"(?:[\w'-]+\s+)"  # one intervening word
+CANT = r"(?:can'?t|cannot|can not|could ?n'?t|couldnt|unable to|not able to)"
+NOT = _any(r"is ?n'?t|isnt|is not|not|don'?t|dont|do not|won'?t|wont|will not|does ?n'?t|doesnt|does not",
+           r"has ?n'?t|hasnt|has not|did ?n'?t|didnt|can'?t|cannot")
+WHO = r"(?:my|his|her|their|the|a|your)"
+BREATHE = r"(?:breath\w*|breth\w*|brea?the?|beathe?|air)"
+CHEST = r"(?:chest|chst|chets|cheast|ches)"
+CHEST_FEEL = _any(r"pains?|pian|pressure|tightness|tight|heaviness|heavy|discomfort|hurts?|hurting|ache|aching",
+                  r"squeezing|crushing|burning|constriction")
+ARM_JAW = r"(?:arms?|jaw|shoulder|neck|back)"
+BELLY = r"(?:stomach|belly|abdomen|abdominal|abdo|tummy|tummie|pelvic|pelvis|groin)"
+STRONG = r"(?:severe|severely|excruciating|unbearable|agoni[sz]ing|worst|extreme|intense|crippling|10/10)"
+SUDDEN = r"(?:sudden\w*|all of a sudden|out of nowhere|acute(?:ly)?(?: onset)?|abrupt\w*)"
+FEVER = _any(r"fever\w*|febrile|feverish|pyrexi\w*|high (?:temp\w*|temperature)|burning up|rigou?rs",
+             r"temp\w*\s*(?:of|is|was|:)?\s*(?:3[89]|4[0-2]|10[2-7])(?:\.\d)?")
+PREGNANT = _any(r"pregnan\w*|preggers|\d+\s*(?:weeks?|wks?)\s*(?:pregnant|gestation)|g\d\s*p\d",
+                r"(?:at|@)\s*\d+\s*(?:weeks?|wks?)\b")
+DRUG = _any(r"pills?|pils|tablets?|tabs|capsules?|caps|meds|medications?|medicines?|tylenol|paracetamol",
+            r"acetaminophen|panadol|ibuprofen|advil|motrin|nurofen|aspirin|insulin|antidepressants?|opioids?|oxy\w*",
+            r"codeine|tramadol|benzos?|xanax|valium|diazepam|sleeping pills?|bottle|packet|pack|box|strip")
+POISON = _any(r"button batter\w*|batter(?:y|ies)|magnets?|bleach|detergent|laundry pods?|dishwasher tablets?",
+              r"cleaning \w+|cleaner|chemicals?|anti-?freeze|poison\w*|pesticide|weed ?killer|drain cleaner",
+              r"lamp oil|paraffin|kerosene|petrol|gasoline|e-?liquid|vape juice|nicotine|washing[- ]?up liquid",
+              r"dish soap|mouthwash|hand (?:gel|saniti[sz]er)|iron tablets", DRUG)
+AMOUNT = _any(r"[5-9]|\d\d+|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|a (?:whole|full|entire)",
+              r"the (?:whole|entire)|whole|entire|all|lots of|a lot of|loads of|a load of|a bunch of|a handful of",
+              r"handfuls of|(?:way |far )?too many|too much|dozens? of")
+
+CHEST_SYMPTOM = _any(
+    rf"\b{CHEST}\s+(?:is\s+|feels?\s+|was\s+)?(?:really\s+|very\s+|so\s+|super\s+)?{CHEST_FEEL}\b",
+    rf"\b{CHEST_FEEL}\s+(?:in|on|across|around)\s+{WHO}\s+{CHEST}\b",
+    rf"\b(?:tight|heavy|crushing|painful|squeezing)\s+{CHEST}\b",
+    rf"\b(?:clutching|holding|grabbing|gripping)\s+(?:at\s+)?{WHO}\s+{CHEST}\b",
+    rf"\b(?:elephant|weight|someone)\s+{W}{{0,2}}on\s+{WHO}\s+{CHEST}\b",
+    rf"\b(?:substernal|retrosternal|central|precordial)\s+{CHEST}?\s*{CHEST_FEEL}",
+)
+CARDIAC_COMPANION = _any(
+    r"\b(?:sweat\w*|diaphore\w*|clammy|grey|gray|pale|ashen)", rf"\b(?:radiat\w*|spread\w*|going|down|into|to)\s+"
+    rf"{W}{{0,2}}{ARM_JAW}\b", rf"\b{ARM_JAW}\s+(?:pain|hurts?|ache)", r"\bnause\w*|\bfeel sick|\bfaint\w*",
+    rf"\bshort(?:ness)? of {BREATHE}|\bsob\b|\bbreathless|\bcatch\s+{WHO}\s+breath",
+)
+FACE = _any(
+    r"\b(?:face|smile|mouth|lip)\s+(?:is\s+|was\s+|has\s+|looks\s+|went\s+|seems\s+)?(?:all\s+of\s+a\s+sudden\s+|"
+    r"suddenly\s+|now\s+)?(?:droop\w*|lopsided|uneven|sagg\w*|fallen|dropped|crooked|twisted|numb)",
+    r"\b(?:facial|face)\s+(?:droop|palsy|weakness)", r"\b(?:droop\w*|lopsided|crooked)\s+(?:face|smile|mouth)",
+    rf"\b(?:one side of|half(?: of)?)\s+{WHO}\s+(?:face|mouth)\s+(?:is\s+|has\s+|went\s+)?(?:droop\w*|numb|"
+    r"dropp\w*|sagg\w*|fallen|paraly[sz]ed|weak)",
+)
+SPEECH = _any(
+    r"\bslurr?(?:ed|ing)\s+(?:(?:his|her|my|their)\s+)?(?:speech|words|talking)", r"\b(?:is|'s|are|was|started)\s+"
+    r"slurring", r"\bspeech\s+(?:is\s+|was\s+|seems\s+|sounds\s+|has\s+been\s+|suddenly\s+)*(?:slurr?ed|garbled|"
+    r"jumbled|strange|weird|off)", r"\b(?:words|speech)\s+(?:are|is)\s+(?:all\s+)?(?:jumbled|garbled|muddled|mixed "
+    r"up)", r"\btalking\s+(?:funny|strange|weird|gibberish|nonsense)", r"\baphasi\w*|\bdysarthri\w*|\bdysphasi\w*",
+    rf"\b{CANT}\s+(?:find\s+{WHO}\s+words|get\s+{WHO}\s+words\s+out)",
+    r"\bwords\s+(?:are\s+)?(?:come|coming)\s+out\s+(?:wrong|jumbled|garbled|muddled)",
+)
+ONE_SIDE_WEAK = _any(
+    rf"\b{CANT}\s+(?:lift|raise|move|feel)\s+{WHO}?\s*(?:right|left|one)\s+(?:arm|leg|hand|side)",
+    r"\b(?:right|left|one)\s+(?:arm|leg|hand|side)\s+(?:is\s+|feels\s+|went\s+|has gone\s+|suddenly\s+)*(?:weak|"
+    r"numb|limp|dead|paraly[sz]ed|floppy)", r"\b(?:one|left|right)[- ]sided\s+(?:weakness|numbness|paralysis)",
+    r"\bhemi(?:paresis|plegia|paretic|plegic)\b", rf"\b{CANT}\s+raise\s+both\s+arms",
+)
+# "having/just had a heart attack", "I think he had a stroke": said of now. Plain "had a stroke" is history.
+NOW_HAVING = r"(?:having|(?:'s|is|am|i'm) having|just had|(?:think|worried|scared|afraid|might|may)\s+" \
+             rf"{W}{{0,3}}?(?:had|has had|is having|having))\s+(?:a\s+)?"
+UNRESPONSIVE = _any(
+    r"\bunresponsive\b|\bunconscious\b|\bunrousable\b|\bcollapsed\b", r"\bgcs\s*(?:of\s*)?(?:[3-9]|1[0-2])\b",
+    rf"\b(?:{NOT}|no longer|stopped)\s+(?:responding|responsive|respond|waking(?: up)?|wake(?: up)?|coming round|"
+    r"coming to)\b",
+    rf"\b{CANT}\s+(?:wake|rouse)\s+(?:him|her|them|my|his|\w+)\b",
+)
+SEIZURE = r"(?:seizure|seizing|fitting|fit|convuls\w*)"
+LOW_SUGAR = _any(
+    r"\bhypos?\b", r"\bhypoglyc\w*", r"\blow (?:blood )?(?:sugars?|glucose|bgl?|bm)\b",
+    r"\b(?:sugars?|glucose|bgl?|bm|cbg|meter)\s+(?:levels?\s+|reading\s+)?(?:is|was|of|at|reads|says|:)?\s*"
+    r"(?:[0-2](?:\.\d)?|3\.[0-4]|[1-5]\d|lo|low)\b(?!\s*(?:years|%|\.\d))",
+)
+ALERT = _any(rf"\b(?:confus\w*|disorient\w*|not making sense|drows\w*|acting (?:drunk|strange|weird)|floppy|"
+             rf"slurr\w*|{SEIZURE})", UNRESPONSIVE)
+ALLERGEN = _any(r"\b(?:sting|stung|bee|wasp|hornet|peanuts?|nuts?|shellfish|shrimp|prawns?|ate|eating)\b",
+                r"\b(?:after taking|allerg\w*|antibiotics?|amoxicillin|penicillin|ibuprofen|aspirin|injection)\b",
+                r"\b(?:vaccine|reaction)\b")
+CANT_BREATHE = _any(
+    rf"\b{CANT}\s+{BREATHE}\b(?!\s+through\s+{WHO}\s+nose)", r"\bgasping\b",
+    rf"\b(?:struggling|struggle|fighting|gasping)\s+(?:to\s+|for\s+)?{BREATHE}",
+    rf"\b(?:severe(?:ly)?|extreme(?:ly)?|really bad|very bad)\s+(?:short(?:ness)? of {BREATHE}|sob|dyspn\w*|"
+    rf"breathless\w*|difficulty {BREATHE}|trouble {BREATHE})", r"\bstridor\b",
+    r"\b(?:barely|hardly|can'?t|cannot|unable to|not able to)\s+(?:speak|talk|complete|finish)\s+(?:in\s+)?"
+    r"(?:full\s+)?(?:sentences|a sentence)",
+)
+HEAD_HIT = _any(
+    rf"\b(?:hit|banged|bumped|bashed|smacked|knocked|struck|whacked|cracked|hurt|injured)\s+{W}{{0,2}}?"
+    r"(?:head|skull)\b", r"\bhead\s+(?:injury|trauma|strike|knock|bang|wound)", r"\bconcuss\w*",
+    rf"\bfell\s+{W}{{0,4}}?(?:on|onto)\s+(?:his|her|my|their|the back of)\s+head",
+)
+HEAD_RED = _any(r"\b(?:vomit\w*|throw\w* up|threw up|thrown up|been sick|puk\w*|confus\w*|drows\w*|sleepy)",
+                r"\b(?:knocked out|passed out|blacked out|lost consciousness|seiz\w*|fitting|slurr\w*|clear fluid)",
+                r"\b(?:unequal pupils|anticoag\w*|warfarin|apixaban|rivaroxaban|edoxaban|dabigatran)",
+                r"\bblood thinners?", UNRESPONSIVE)
+# Benign causes that clear a bare symptom (with a mild qualifier: see _MILD).
+MUSCULAR = r"\b(?:from|with)\s+(?:a|the|my|this)?\s*(?:cold|cough\w*|flu|workout|gym|exercise|running|lifting|" \
+           r"weights)\b|\bafter\s+(?:the\s+|a\s+|my\s+)?(?:gym|workout|exercise|running|a run|lifting|sport|" \
+           r"climbing)\b|\b(?:muscle|muscular) strain|\bpulled (?:a )?muscle|\boverdid|\b(?:when|if) (?:i|he|she|you|" \
+           r"they) press|\bpress(?:es|ing)? on (?:it|the|a|one)\b|\bclimbing stairs|\bstrain(?:ed|ing)?\b|" \
+           r"\bplaying (?:rugby|football|soccer|sports?|tennis|basketball|hockey|netball|cricket)\b|" \
+           r"\b(?:moving|lifting|carrying) (?:the |a |some |heavy )?(?:sofa|couch|furniture|boxes|bags)\b"
+MENSTRUAL = r"\bperiods?\b|\bmenstru\w*"
+
+
+@dataclass(frozen=True)
+class RedFlag:
+    """One rule: ``pattern`` found and not cleared by a cue, and (if set) ``needs`` found and not cleared anywhere
+    in the message. ``benign``: causes that, like a mild qualifier just before it, clear a bare symptom."""
+
+    category: str
+    pattern: re.Pattern[str]
+    needs: re.Pattern[str] | None = None
+    benign: re.Pattern[str] | None = None
+
+
+def _flag(category: str, pattern: str, needs: str | None = None, benign: str | None = None) -> RedFlag:
+    return RedFlag(category, re.compile(pattern), re.compile(needs) if needs else None,
+                   re.compile(benign) if benign else None)
+
+
+# Category order is priority: the first category with a finding names the red flag.
+RED_FLAGS: tuple[RedFlag, ...] = (
+    # suicide: a wish or plan to die, self-harm, "better off without me"; third person too ("kill herself").
+    _flag("suicide", r"\bkill(?:ing)?\s+(?:my|him|her|them|your)\s?sel(?:f|ves)\b|\bkms\b|\bsuicid\w*|\bsucid\w*|"
+          r"\bsuicd\w*|\bself[- ]?harm\w*|\b(?:cutting|hurting|harming|burning)\s+(?:my|him|her|them)\s?sel(?:f|ves)"),
+    _flag("suicide", r"\b(?:want|wants|wanted|wanna|wish|wishes|plan\w*|ready|trying|tried)\s+(?:to\s+)?die\b|"
+          r"\b(?:want|wants|wanna|going|gonna|plan\w*|ready|about|trying|tried)\s+(?:to\s+)?(?:end\s+(?:it\b|it all|"
+          r"my life|his life|her life|their life|things|everything)|take\s+(?:my|his|her)\s+(?:own\s+)?life|not\s+"
+          r"(?:be\s+)?(?:alive|here))|\bend(?:ing)?\s+(?:my|his|her)\s+(?:own\s+)?life"),
+    _flag("suicide", r"\b(?:don'?t|dont|do not|doesn'?t|no longer)\s+want\s+to\s+(?:live|be alive|be here|exist|"
+          r"wake up|go on)|\bbetter off\s+(?:dead|without me)|\bno (?:reason|point) (?:to|in) (?:live|living|going on)"
+          r"|\bso (?:i|he|she) (?:don'?t|won'?t|never) wake up|\b(?:take|taking|swallow)\s+all\s+(?:of\s+)?"
+          rf"(?:my|his|her|the)\s+{DRUG}"),
+    # cardiac: chest pain/pressure/tightness now; with a companion (breathless, sweating, arm/jaw, nausea) even when
+    # called mild; bare, unless mild or explained ("from a cold", "after the gym"); "having a heart attack".
+    _flag("cardiac", CHEST_SYMPTOM, needs=CARDIAC_COMPANION),
+    _flag("cardiac", rf"\b{NOW_HAVING}(?:heart attack|cardiac arrest|mi)\b|\b(?:acute\s+)?stemi\b"),
+    _flag("cardiac", CHEST_SYMPTOM, benign=MUSCULAR + r"|\bheartburn|\bindigestion|\bacid reflux"),
+    # stroke: FAST (face, arm, speech), sudden confusion/weakness/vision loss, worst-ever or thunderclap headache.
+    _flag("stroke", _any(FACE, SPEECH, ONE_SIDE_WEAK)),
+    _flag("stroke", rf"\b{NOW_HAVING}(?:stroke|strok|tia|mini[- ]stroke)\b|\bcode stroke|\b{SUDDEN}\s+{W}{{0,2}}?"
+          rf"(?:confus\w*|disorient\w*|weak\w*|numb\w*|(?:loss of|lost)\s+(?:vision|sight)|blind\w*|{CANT}\s+(?:see|"
+          r"walk|speak|talk|understand))"),
+    _flag("stroke", rf"\b(?:worst|worse)\s+headache\s+(?:of\s+{WHO}\s+life|ever|i'?ve ever)|\bthunderclap|"
+          rf"\b{SUDDEN}\s+{W}{{0,2}}?(?:{STRONG}|explosive|terrible|blinding)\s+headache"),
+    # anaphylaxis: throat/tongue swelling or closing; lips/face swelling, wheeze or breathing trouble after an
+    # allergen (sting, food, drug).
+    _flag("anaphylaxis", r"\b(?:throat|tongue|airway)\s+(?:is\s+|feels?\s+(?:like\s+(?:it'?s|its|it is)\s+)?|"
+          r"has\s+|started\s+|starting\s+|keeps\s+)?(?:swell\w*|swollen|closing|clos\w* up)|\b(?:swollen|swelling)\s+"
+          r"(?:of\s+)?(?:the\s+|my\s+|his\s+|her\s+)?(?:throat|tongue)|\banaphyla\w*|\bangio-?o?edema"),
+    _flag("anaphylaxis", r"\b(?:lips?|face|mouth|eyes|tongue|throat)(?:\s+and\s+(?:lips?|tongue|face|throat))?\s+"
+          r"(?:is\s+|are\s+|feels?\s+|has\s+|have\s+|started\s+)?(?:swell\w*|swollen|puff\w*\s+up|tight\w*)|"
+          + CANT_BREATHE + r"|\bwheez\w*|\bhard to (?:swallow|breathe)|\bhypotens\w*", needs=ALLERGEN),
+    # overdose/poisoning: a past ingestion of an excess (5+ tablets, "too many", "a whole bottle"), an overdose
+    # taken, or anyone swallowing batteries, magnets, chemicals or medicines not theirs. Limits and "what if" are not.
+    _flag("overdose", rf"\b(?:took|taken|swallowed|ate|eaten|drank|downed|necked)\s+{W}{{0,2}}?{AMOUNT}\s+(?:of\s+)?"
+          rf"{W}{{0,3}}?{DRUG}|\boverdos(?:ed|ing)\b|\b(?:took|taken|take)\s+an?\s+overdose|\bingest\w*\s+(?:of\s+)?"
+          rf"{W}{{0,4}}?{POISON}|\bpoisoned\b"),
+    _flag("overdose", rf"\b(?:swallow\w*|ate|eaten|drank|drunk|drinking|ingest\w*|got into|chewed)\s+{W}{{0,3}}?"
+          rf"{POISON}|\b(?:child|kid|son|daughter|toddler|baby|boy|girl|\d+\s*(?:yo|y/o|year old|yr old))\s+"
+          rf"{W}{{0,3}}?(?:swallowed|ate|drank)\s+(?:something|a thing|an object|\w+ (?:pills?|tablets?))\b"),
+    # pregnancy: heavy bleeding, severe abdominal pain, pre-eclampsia signs or no fetal movement while pregnant.
+    _flag("pregnancy", rf"\b(?:heavy|heavily|lots of|a lot of|gushing|soaking|soaked)\s+{W}{{0,3}}?(?:bleed\w*|"
+          rf"blood|pads?)|\bbleed\w*\s+(?:heavily|a lot|badly)|\b{STRONG}\s+{W}{{0,6}}?{BELLY}|\b(?:really|very) bad"
+          rf"\s+{W}{{0,2}}?{BELLY}|\bblurr\w* vision|\bvision\s+(?:is\s+)?blurr\w*|\bseeing (?:spots|stars|flashing)|"
+          r"\b(?:baby|bump)\s+(?:has\s+)?(?:stopped|isn'?t|is not|not|hasn'?t)\s+(?:been\s+)?mov\w*",
+          needs=rf"\b{PREGNANT}"),
+    # diabetic emergency: low sugar, or a diabetic, with confusion/drowsiness/seizure/unresponsiveness; DKA signs.
+    _flag("diabetic", ALERT, needs=rf"{LOW_SUGAR}|\bdiabet\w*|\binsulin\b|\bt1d\b"),
+    _flag("diabetic", r"\b(?:dka|ketoacidosis|hhs)\b|\bfruity breath|\bketones?\s+(?:are\s+|is\s+)?(?:very\s+)?high"),
+    # head injury: a blow to the head with vomiting, confusion, drowsiness, loss of consciousness or anticoagulants.
+    _flag("head_injury", HEAD_HIT, needs=HEAD_RED),
+    # sepsis/meningitis: a rash that does not fade under a glass; named sepsis/meningitis; fever with stiff neck,
+    # light sensitivity, confusion, drowsiness, fast breathing, low blood pressure or feeling like dying.
+    _flag("sepsis", rf"\bnon-?blanch\w*|\bpetechia\w*|\bpurpur\w*|\b(?:rash|spots|blotches|marks)\s+{W}{{0,2}}?"
+          rf"(?:that\s+)?{NOT}\s+(?:fade|disappear|go away|blanch)\w*|\b(?:fail\w*|positive)\s+(?:the\s+)?glass test|"
+          rf"\bglass test\s+{W}{{0,3}}?(?:positive|failed|still\s+(?:see|visible|there))|\b(?:suspected\s+)?(?:sepsis|"
+          r"septic shock|meningitis|meningococcal)\b"),
+    _flag("sepsis", r"\bstiff neck|\bneck (?:is )?stiff\w*|\bphotophob\w*|\blight hurts|\bconfus\w*|\bdrows\w*|"
+          r"\bfloppy|\bbreathing (?:really |very )?fast|\brapid breathing|\bmottled|\bfeel(?:s|ing)? like (?:i'?m|i am|"
+          r"he'?s|she'?s) (?:going to |gonna )?di(?:e|ing)|\bbp\s*(?:of\s*)?[4-8]\d\s*/|\bhypotens\w*",
+          needs=rf"\b{FEVER}"),
+    # unconsciousness/seizure: unresponsive, can't wake, collapsed; a seizure over 5 minutes, not stopping,
+    # happening now, or a first seizure.
+    _flag("unconscious", UNRESPONSIVE + rf"|\b{SEIZURE}\s+{W}{{0,4}}?(?:for|over|more than|>|longer than)\s*"
+          rf"(?:[5-9]|\d\d|five|six|seven|eight|nine|ten|fifteen|twenty)\s*(?:\+\s*)?min|\b{SEIZURE}\s+{W}{{0,3}}?"
+          rf"{NOT}\s+stop\w*|\bstatus epilepticus|\b(?:having|'s having|is having|started having)\s+(?:a\s+)?"
+          rf"(?:seizure|fit|convulsion)|\b(?:is|'s|are|started|keeps)\s+{W}?(?:fitting|seizing|convulsing)|"
+          r"\bfirst (?:ever )?seizure"),
+    # breathing: can't breathe, gasping, blue lips, choking, not breathing, SpO2 under 92%, can't finish sentences,
+    # severe asthma; "can't catch my breath" unless mild or explained ("after running").
+    _flag("breathing", CANT_BREATHE + r"|\b(?:blue|bluish|blueish|grey|gray|purple)\s+lips|\blips\s+(?:are\s+|look\s+|"
+          r"looks\s+|turning\s+|going\s+|turned\s+|went\s+)*(?:blue\w*|grey|gray|purple)|\b(?:turning|went|gone|going)"
+          rf"\s+blue|\bchok(?:ing|ed)\b|\b(?:stopped|{NOT})\s+breathing|\b(?:spo2|sats?|o2 sats?|oxygen(?: saturation|"
+          r" level)?)\s*(?:of|is|at|:|=|was)?\s*(?:[4-8]\d|9[01])\b|\b(?:severe|acute severe|life-threatening)\s+"
+          r"asthma|\binhaler\s+(?:is\s*n'?t|isnt|is not|not|does\s*n'?t|doesnt|won'?t|did\s*n'?t)\s+(?:help|work)\w*"),
+    _flag("breathing", rf"\b{CANT}\s+catch\s+{WHO}\s+{BREATHE}", benign=MUSCULAR),
+    # bleeding: won't stop, spurting/pouring, vomiting blood, black stools, coughing up blood in quantity; heavy
+    # bleeding unless menstrual.
+    _flag("bleeding", rf"\b(?:bleed\w*|blood)\s+{W}{{0,3}}?{NOT}\s+(?:stop\w*|slow\w*)|\b{CANT}\s+stop\s+(?:the\s+)?"
+          rf"(?:bleed\w*|blood)|\b{NOT}\s+stop\w*\s+bleed\w*|\bblood\s+(?:is\s+)?(?:spurting|pumping|pouring|gushing|"
+          r"squirting)|\b(?:spurting|pouring|gushing|pumping)\s+(?:out\s+)?blood|\b(?:vomit\w*|throw\w*\s+up|threw\s+"
+          r"up|puk\w*)\s+(?:up\s+)?blood|\b(?:haematemes|hematemes|melaena|melena)\w*|\bblack (?:poo|stool|tarry)\w*|"
+          r"\b(?:cough\w*|spit\w*)\s+(?:up\s+)?(?:lots of|a lot of|loads of|large amounts of|mouthfuls of|cups? of)\s+"
+          r"blood"),
+    _flag("bleeding", r"\b(?:heavy|heavily|severe|profuse\w*|uncontroll\w*|massive|major|large)\s+(?:[\w'-]+\s+)?"
+          r"(?:bleed\w*|haemorrhage|hemorrhage|blood loss)|\bbleed\w*\s+(?:heavily|profusely|everywhere)",
+          benign=MENSTRUAL),
+    # severe abdominal pain: strong words ("severe", "excruciating", "worst"), or a rigid belly.
+    _flag("abdominal", rf"\b{STRONG}\s+{W}{{0,5}}?{BELLY}|\b{BELLY}\s+(?:pain|ache|cramps?)\s+(?:is\s+)?{STRONG}|"
+          rf"\b{BELLY}\s+(?:is\s+)?(?:rigid|hard as a board|board-?like)|\brigid\s+(?:{BELLY}|abdo)|\bperitonism|"
+          r"\bguarding", benign=MENSTRUAL),
+)
+
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    """A red flag the rules found: its ``category`` and the text that triggered it, as written
+    ("Substernal CHEST PAIN + diaphoresis": the finding, then its companion when the rule needs one)."""
+
+    category: str
+    matched: str
+
+
+def red_flags(text: str, context: Sequence[str] = ()) -> list[RuleHit]:
+    """Every category whose rules fire on ``text``, one hit each (its first rule that fires), in ``RED_FLAGS``
+    (priority) order. ``context``: the conversation's earlier user messages, oldest first; the last two may supply
+    a rule's ``needs`` companion, never its finding. Odd input (empty, control characters, other scripts) finds
+    nothing and never raises."""
+    if not isinstance(text, str):
+        raise TypeError(f"red_flags expects the message as str, got {type(text).__name__}")
+    scan = Scan.of(text)
+    if not scan.text.strip():
+        return []
+    earlier = Scan.of("\n".join(context[-2:])) if context else None
+    hits: dict[str, RuleHit] = {}
+    for flag in RED_FLAGS:
+        if flag.category in hits:
+            continue
+        hit = scan.find(flag.pattern, flag.category, flag.benign)
+        if hit is None:
+            continue
+        matched = scan.raw[hit.start():hit.end()].strip()
+        if flag.needs is not None:
+            where, companion = scan, scan.find(flag.needs, flag.category, None)
+            if companion is None and earlier is not None:
+                where, companion = earlier, earlier.find(flag.needs, flag.category, None)
+            if companion is None:
+                continue
+            matched = f"{matched} + {where.raw[companion.start():companion.end()].strip()}"
+        hits[flag.category] = RuleHit(flag.category, matched)
+    return list(hits.values())
