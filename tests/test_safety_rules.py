@@ -64,6 +64,14 @@ URGENT = [  # (message, category): lay, typo, third-person and clinician phrasin
     ("unbearable stomach pain", "abdominal"),
     ("I fell and hit my head on the pavement, I'm on warfarin", "head_injury"),
     ("my son hit his head, vomited once, now fine", "head_injury"),
+    ("everyone would be better off if I was dead", "suicide"),  # indirect
+    ("I'm going to hurt myself tonight", "suicide"),
+    ("sudden tearing pain in my chest going through to my back", "cardiac"),  # aortic dissection
+    ("he banged his head and one pupil is bigger than the other", "head_injury"),
+    ("sudden agonising pain in my testicle", "abdominal"),  # torsion
+    ("pulled my son out of the pool, he was coughing", "injury"),  # near drowning
+    ("my daughter got an electric shock from the socket", "injury"),
+    ("the bone is sticking out of his leg", "injury"),
 ]
 
 NOT_URGENT = [
@@ -101,6 +109,14 @@ NOT_URGENT = [
     "that movie nearly gave me a heart attack",
     "I'm choking on all this paperwork",
     "I'd die for a cup of tea",
+    # inanimate subjects, sport, study and media
+    "The stock market is having a heart attack today",
+    "our team choked in the final again",
+    "Teaching question: why is IM adrenaline preferred over IV in anaphylaxis?",
+    "I watched a documentary about suicide and it stayed with me",
+    "I hurt myself playing football, my ankle is sore",
+    "what are the symptoms of heat stroke?",
+    "my daughter fell off her bike, grazed knee",
 ]
 
 

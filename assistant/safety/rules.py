@@ -36,7 +36,7 @@ WHO = r"(?:my|his|her|their|the|a|your)"
 BREATHE = r"(?:breath\w*|breth\w*|brea?the?|beathe?|air)"
 CHEST = r"(?:chest|chst|chets|cheast|ches)"
 CHEST_FEEL = _any(r"pains?|pian|pressure|tightness|tight|heaviness|heavy|discomfort|hurts?|hurting|ache|aching",
-                  r"squeezing|crushing|burning|constriction")
+                  r"squeezing|crushing|burning|constriction|tearing|ripping")
 ARM_JAW = r"(?:arms?|jaw|shoulder|neck|back)"
 BELLY = r"(?:stomach|belly|abdomen|abdominal|abdo|tummy|tummie|pelvic|pelvis|groin)"
 STRONG = r"(?:severe|severely|excruciating|unbearable|agoni[sz]ing|worst|extreme|intense|crippling|10/10)"
@@ -126,6 +126,8 @@ HEAD_HIT = _any(
 HEAD_RED = _any(r"\b(?:vomit\w*|throw\w* up|threw up|thrown up|been sick|puk\w*|confus\w*|drows\w*|sleepy)",
                 r"\b(?:knocked out|passed out|blacked out|lost consciousness|seiz\w*|fitting|slurr\w*|clear fluid)",
                 r"\b(?:unequal pupils|anticoag\w*|warfarin|apixaban|rivaroxaban|edoxaban|dabigatran)",
+                r"\bpupils?\s+(?:are\s+|is\s+|look\s+)?(?:different|unequal|uneven|not the same)|\bone pupil\s+(?:is\s+)?"
+                r"(?:bigger|larger|smaller|wider|dilated)",
                 r"\bblood thinners?", UNRESPONSIVE)
 # Benign causes that clear a bare symptom (with a mild qualifier: see _MILD).
 MUSCULAR = r"\b(?:from|with)\s+(?:a|the|my|this)?\s*(?:cold|cough\w*|flu|workout|gym|exercise|running|lifting|" \
@@ -163,7 +165,10 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           r"my life|his life|her life|their life|things|everything)|take\s+(?:my|his|her)\s+(?:own\s+)?life|not\s+"
           r"(?:be\s+)?(?:alive|here))|\bend(?:ing)?\s+(?:my|his|her)\s+(?:own\s+)?life"),
     _flag("suicide", r"\b(?:don'?t|dont|do not|doesn'?t|no longer)\s+want\s+to\s+(?:live|be alive|be here|exist|"
-          r"wake up|go on)|\bbetter off\s+(?:dead|without me)|\bno (?:reason|point) (?:to|in) (?:live|living|going on)"
+          r"wake up|go on)|\bbetter off\s+(?:dead|without (?:me|him|her|them))|\bbetter off\s+(?:if|when|once)\s+(?:i|he|"
+          r"she|they)\s+(?:was|were|am|is|'m|'s)?\s*(?:dead|gone|not here|not around|no longer here|never born)|"
+          r"\b(?:want|wants|wanna|going|gonna|plan\w*|about|tempted|urges?|thinking about|thoughts? of)\s+(?:to\s+)?"
+          r"(?:hurt|harm|cut|burn)\w*\s+(?:my|him|her|them)\s?sel(?:f|ves)\b|\bno (?:reason|point) (?:to|in) (?:live|living|going on)"
           r"|\bso (?:i|he|she) (?:don'?t|won'?t|never) wake up|\b(?:take|taking|swallow)\s+all\s+(?:of\s+)?"
           rf"(?:my|his|her|the)\s+{DRUG}"),
     # cardiac: chest pain/pressure/tightness now; with a companion (breathless, sweating, arm/jaw, nausea) even when
@@ -245,6 +250,22 @@ RED_FLAGS: tuple[RedFlag, ...] = (
     _flag("abdominal", rf"\b{STRONG}\s+{W}{{0,5}}?{BELLY}|\b{BELLY}\s+(?:pain|ache|cramps?)\s+(?:is\s+)?{STRONG}|"
           rf"\b{BELLY}\s+(?:is\s+)?(?:rigid|hard as a board|board-?like)|\brigid\s+(?:{BELLY}|abdo)|\bperitonism|"
           r"\bguarding", benign=MENSTRUAL),
+    # sudden tearing pain through to the back (aortic dissection); sudden severe testicular pain (torsion).
+    _flag("cardiac", rf"\b(?:tearing|ripping)\s+{W}{{0,2}}?(?:pain|feeling|sensation)\b.{{0,60}}\b(?:chest|back|shoulder "
+          r"blades?|between)\b"),
+    _flag("abdominal", rf"\b(?:{SUDDEN}|{STRONG}|really bad|very bad)\s+{W}{{0,3}}?(?:testic\w*|testes|balls?|scrotum|"
+          r"scrotal)\b|\b(?:testic\w*|scrotal)\s+(?:pain|torsion)\b.{0,40}\b(?:sudden\w*|severe|vomit\w*)"),
+    # major injury and environmental emergencies: near drowning, electric shock, a fall from a height, a road
+    # crash, a bone through the skin, a severed part, large or deep burns, heat stroke, hypothermia.
+    _flag("injury", r"\bnear[- ]?drown\w*|\bnearly drown\w*|\bdrowning\b|\b(?:pulled|dragged|fished|rescued|got)\s+"
+          r"(?:\w+\s+){0,3}?(?:out of|from)\s+(?:the\s+)?(?:pool|water|lake|sea|river|bath|canal|pond)|\b(?:was|went|been)"
+          r"\s+under\s?water\b|\belectrocut\w*|\belectric(?:al)?\s+shock|\bfell\s+(?:\w+\s+){0,3}?(?:off|from|out of|down)\s+"
+          r"(?:a|the|his|her|my|our)?\s*(?:roof|ladder|balcony|scaffold\w*|window|height|tree|cliff)|"
+          r"\b(?:car|motorbike|motorcycle|bike|road|traffic|motorway)\s+(?:crash|accident|collision|smash)|\bhit by an?\s+"
+          r"(?:car|bus|truck|van|lorry|train|motorbike)|\bbone\s+(?:is\s+)?(?:sticking|poking|coming|showing)\s+"
+          r"(?:out|through)|\b(?:open|compound)\s+fracture|\b(?:severed|chopped off|cut off)\s+(?:\w+\s+)?(?:finger|"
+          r"thumb|toe|hand|foot)|\b(?:third[- ]degree|full[- ]thickness)\s+burns?|\bburns?\s+(?:\w+\s+){0,3}?(?:whole|"
+          r"entire|all over|face|chest|large|big)\b|\bheat\s?stroke|\bhypotherm\w*"),
 )
 
 
