@@ -38,7 +38,8 @@ MAX_FINDINGS = 20  # matches of one rule checked for cues per message: keeps the
 
 
 _NEG = re.compile(r"\b(?:not|never|without|denies|denied|deny|denying|negative for|free of|absence of|nor|neither|"
-                  r"no\b(?!\s*[,.!?;:])|ruled out)\b|n't\b|\b(?:dont|doesnt|isnt|wasnt|didnt|hasnt|havent|arent)\b")
+                  r"no\b(?!\s*[,.!?;:])|none|ruled out)\b|n't\b|\b(?:dont|doesnt|isnt|wasnt|didnt|hasnt|havent|"
+                  r"arent)\b")
 _LIST_NEG = re.compile(r"(?:\bno|denies|denied|deny|denying|without|negative for|free of|absence of)$")
 _PSEUDO_NEG = re.compile(r"\b(?:not sure|no idea|not only|not just|no doubt|no longer|no one|nobody|no matter|"
                          r"not (?:feeling )?(?:well|good|great|ok|okay|right|normal|myself)|dont know|not certain|"
@@ -47,17 +48,25 @@ _PSEUDO_NEG = re.compile(r"\b(?:not sure|no idea|not only|not just|no doubt|no l
 _NEG_END = re.compile(r"[.;:!?\n]|\b(?:but|however|although|though|yet|except|apart from|aside from|now|still|"
                       r"because|since|which|who|whereas|while|present\w*|c/o|complain\w*|i|i'm|im|i've|he|he's|"
                       r"she|she's|they|they're|we|it's)\b")
-_HISTORY_BEFORE = re.compile(r"\b(?:history of|hx of|h/o|pmh|past medical history|prior|previous(?:ly)?|used to)\b")
+_HISTORY_BEFORE = re.compile(r"\b(?:history of|hx of|h/o|pmh|past medical history|prior|previous(?:ly)?|used to|"
+                             r"residual|baseline|long-?standing|documented|back in my|in my (?:teens|twenties|"
+                             r"thirties|forties|fifties|youth)|last (?:week|month|year|summer|winter|spring|autumn)|"
+                             r"(?:\d+|a|one|a few|few|several|many|two|three|four|five|six|ten)\s+(?:weeks?|months?|"
+                             r"years?|decades?)\s+ago)\b")
 _HISTORY_AFTER = re.compile(r"\b(?:(?:\d+|a|one|a few|few|several|many|two|three|four|five|six|ten)\s+)?(?:weeks?|"
                             r"wks?|months?|years?|yrs?|decades?)\s+(?:ago|back)\b|\blast (?:week|month|year|summer|"
                             r"winter|spring|autumn|fall)\b|\b(?:in|back in)\s+(?:19|20)\d\d\b|\bas an? (?:child|kid|"
-                            r"teen\w*|baby|toddler)\b|\bwhen (?:i|he|she|they|we) (?:was|were) (?:a |little|young|"
-                            r"at school|in school|at uni|at college|pregnant with)")
+                            r"teen\w*|baby|toddler)\b|\bwhen (?:i|he|she|they|we) (?:was|were) (?:\d+|diagnosed|a |"
+                            r"little|young|"
+                            r"at school|in school|at uni|at college|pregnant with)|\bin the (?:(?:19|20)?\d0'?s|"
+                            r"sixties|seventies|"
+                            r"eighties|nineties)\b")
 _CHRONIC = re.compile(r"\bfor\s+(?:the\s+)?(?:last|past)?\s*(?:\d+|a few|few|a couple of|couple of|several|many|two|"
                       r"three|some)?\s*"
                       r"(?:weeks|months|years)\b|\bfor (?:a )?(?:weeks|months|years)\b|\bon and off\b|\boff and on\b|"
                       r"\bsometimes\b|\boccasionally\b|\boften\b|\bevery (?:day|night|morning|afternoon|evening|time|"
-                      r"week|month)\b|\b(?:a|per) (?:night|day|week)\b|\bnightly\b|\bstable angina\b|\bchronic\b")
+                      r"week|month)\b|\b(?:a|per) (?:night|day|week)\b|\bnightly\b|\bsame pattern\b|\bas usual\b|"
+                      r"\blike always\b|\balways (?:been|had|done)\b|\bstable angina\b|\bchronic\b")
 _HYPOTHETICAL = re.compile(r"\bif\s+(?:someone|somebody|anyone|a person|a child|a kid|a baby|you|your|u|one|people|"
                            r"they)\b|\b(?:someone|somebody|people|a person|anyone)\s+(?:who|that|with)\b|\bin case\b|"
                            r"\bwhat happens (?:if|when)\b|\bwhen (?:someone|somebody|you|a person)\b|"
@@ -68,9 +77,25 @@ _QUESTION_START = re.compile(r"^\W*(?:what|what's|whats|how|which|why|when|where
 _TOPIC = re.compile(r"\b(?:signs? of|symptoms? of|warning signs?|causes?|mean|means|difference|prevent\w*|risks? of|"
                     r"recogni[sz]e|treat\w*|manag\w*|diagnos\w*|protocol|guidelines?|differential|used for|"
                     r"definition|statistics|rates? of|increase|approach to|workup|work-up|pathophysiology|"
-                    r"evidence|risk|is it true|myths?|empirical|first[- ]line)\b")
+                    r"evidence|risk|is it true|myths?|empirical|first[- ]line|signs|how to support|guidance|"
+                    r"how (?:do|can|should) (?:i|we) (?:help|support))\b")
+#: what a question about managing a named condition asks ("how often do you repeat adrenaline in refractory
+#: anaphylaxis?"): clears a condition's name, not a symptom, whoever the sentence's subject
+_MANAGEMENT = re.compile(r"\b(?:how often|at what (?:point|\w+ level|level|temperature|dose)|do you add|when to add|"
+                         r"when (?:should|do|would) (?:we|you|i)|should we|do you (?:use|"
+                         r"give|start|repeat|treat|manage)|criteria|algorithm|prophylaxis|reversal|bundle|rewarming|"
+                         r"refresher|journal club|trials?|rcts?|guidance|guidelines?|dosing|dose of|doses? for|"
+                         r"how long "
+                         r"(?:should|do) (?:we|you)|observe|observation period|follow-?up|pathways?|tryptase|"
+                         r"differentiate|distinguish|features of|prognosis|quoted|incidence|post-\w+ syndrome|"
+                         r"vaccin\w*|grown out|teaching|revision|registrar|fy[12]|trainee|students?|nursery staff|"
+                         r"first aid|course|what do (?:most|you)|empirical|signs of|watch (?:out )?for|look out for|"
+                         r"screening|identifying|sensitivity|compare[sd]?|components|sepsis six)\b")
+#: looking back on a fear that passed ("I honestly thought I was having a heart attack!"), in the finding's clause
+_RETROSPECT = re.compile(r"\b(?:i|we) (?:honestly |really |genuinely |actually |seriously )?thought (?:i|he|she|we|"
+                         r"they|it) (?:was|were|had|'d|might)\b|\bpanick?ed thinking\b")
 #: a sentence framed as teaching or study is about the topic, whoever its subject ("DKA teaching: why do we ...")
-_TEACHING = re.compile(r"\b(?:teaching|revision|exam|quiz|osce|viva|tutorial|lecture|essay|assignment|homework)\b"
+_TEACHING = re.compile(r"\b(?:teaching|revision|exam|quiz|osce|viva|tutorial|lecture|essay|assignment|homework|cpd)\b"
                        r"\s*(?:question|session|point|case|prep)?\s*[:-]|\bfor (?:my|an|the|a) (?:exam|essay|"
                        r"assignment|revision|lecture|presentation|teaching session|osce)\b|\bteaching session\b")
 _SUBJECT = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|my|we|we're|our|he|he's|hes|she|she's|shes|his|him|her|"
@@ -92,7 +117,19 @@ _IDIOMS = re.compile(r"\bkill(?:ing)? me\b|\bdying (?:to|for|of laughter|laughin
                      r"\b(?:market|economy|stocks?|shares|laptop|computer|phone|car|engine|plant|houseplant|wifi|"
                      r"server|code|app|printer|website|bank account|wallet)\s+(?:is|'s|looks like it'?s|was)\s+"
                      r"(?:having|about to have|going to have)\s+(?:a\s+)?(?:heart attack|seizure|stroke|meltdown|"
-                     r"breakdown)\b")
+                     r"breakdown)\b|\bdrowning in (?!(?:the|a|an|water|his|her|my|their|our|deep|it)\b)\w+|"
+                     r"\boverdos(?:ed|ing) on (?:chocolate|"
+                     r"sweets|sugar|candy|coffee|caffeine|cake|netflix|tv|sun|love|pizza|christmas \w+|junk food)\b|"
+                     r"\b(?:brain|head|laptop|computer|phone)\s+(?:just\s+)?(?:had|having|has)\s+a\s+stroke\b|"
+                     r"\b(?:laugh\w*|cr(?:y|ied|ying)) so (?:hard|much)\s+(?:\w+\s+){0,4}?(?:couldn'?t|could not|"
+                     r"can'?t|cant|"
+                     r"couldnt) breathe\b|\bcollapsed (?:onto|on|into) (?:the |my |his |her |their )?(?:sofa|couch|"
+                     r"bed|chair|armchair)\b|"
+                     r"\b(?:like|as if|as though)\s+(?:he|she|i|they|you)(?:'s|'m|'re| is| am| are| was| were)?\s+"
+                     r"(?:unconscious|dead|dying|having a (?:stroke|seizure|heart attack))\b|"
+                     r"\b(?:choked|choking|couldn'?t breathe|can'?t breathe|could not breathe|cried|"
+                     r"crying)\s+(?:\w+\s+)"
+                     r"{0,4}?laugh\w*")
 _CLAUSE_END = re.compile(r"[,;:.!?\n]|\b(?:but|now|and now)\b")
 _SENTENCE_END = re.compile(r"[!?;\n]+|(?<!\d)\.+|\.+(?!\d)")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
@@ -134,17 +171,20 @@ class Scan:
         resolved = bool(_RESOLVED.search(text)) and not _ONGOING.search(text)
         return cls(raw, text, starts, resolved)
 
-    def find(self, pattern: re.Pattern[str], category: str, benign: re.Pattern[str] | None) -> re.Match[str] | None:
+    def find(self, pattern: re.Pattern[str], category: str, benign: re.Pattern[str] | None,
+             named: bool = False) -> re.Match[str] | None:
         """The first match of ``pattern`` that no cue clears (at most ``MAX_FINDINGS`` matches are checked)."""
         for n, match in enumerate(pattern.finditer(self.text)):
             if n == MAX_FINDINGS:
                 break
-            if not self.cleared(match.start(), match.end(), category, benign):
+            if not self.cleared(match.start(), match.end(), category, benign, named):
                 return match
         return None
 
-    def cleared(self, start: int, end: int, category: str, benign: re.Pattern[str] | None = None) -> bool:
-        """Whether a cue clears the finding at ``text[start:end]`` for ``category`` (the module docstring's list)."""
+    def cleared(self, start: int, end: int, category: str, benign: re.Pattern[str] | None = None,
+                named: bool = False) -> bool:
+        """Whether a cue clears the finding at ``text[start:end]`` for ``category`` (the module docstring's list);
+        ``named``: the finding names a condition, which a management or teaching question about it also clears."""
         i = bisect.bisect_right(self.sentence_starts, start) - 1
         s0 = self.sentence_starts[i]
         s1 = self.sentence_starts[i + 1] if i + 1 < len(self.sentence_starts) else len(self.text)
@@ -156,11 +196,13 @@ class Scan:
         clause_after = after[:cut.start()] if cut else after
         if negated(before, _NEG, pseudo=_PSEUDO_NEG) or negated(before, _HISTORY_BEFORE, limit=6):
             return True
-        if _HISTORY_AFTER.search(clause_after) or _HYPOTHETICAL.search(before):
+        if _HISTORY_AFTER.search(clause_after) or _HYPOTHETICAL.search(before) or _RETROSPECT.search(clause_before):
             return True
         if category != "suicide" and _CHRONIC.search(clause_before + " " + clause_after):
             return True
         if self._informational(i, s0, s1, strict=category == "suicide"):
+            return True
+        if named and _MANAGEMENT.search(self.text[s0:min(s1, s0 + CONTEXT_CHARS * 5)]):
             return True
         if self.resolved and category not in PERSISTENT:
             return True

@@ -111,7 +111,8 @@ ALLERGEN = _any(r"\b(?:sting|stung|bee|wasp|hornet|peanuts?|nuts?|shellfish|shri
                 r"\b(?:after taking|allerg\w*|antibiotics?|amoxicillin|penicillin|ibuprofen|aspirin|injection)\b",
                 r"\b(?:vaccine|reaction)\b")
 CANT_BREATHE = _any(
-    rf"\b{CANT}\s+{BREATHE}\b(?!\s+through\s+{WHO}\s+nose)", r"\bgasping\b",
+    rf"\b{CANT}\s+{BREATHE}\b(?!\s+(?:through|thru)\s+(?:it|{WHO}\s+(?:nose|nostrils?)|(?:my\s+|the\s+)?nose|"
+    r"one))", r"\bgasping\b",
     rf"\b(?:struggling|struggle|fighting|gasping)\s+(?:to\s+|for\s+)?{BREATHE}",
     rf"\b(?:severe(?:ly)?|extreme(?:ly)?|really bad|very bad)\s+(?:short(?:ness)? of {BREATHE}|sob|dyspn\w*|"
     rf"breathless\w*|difficulty {BREATHE}|trouble {BREATHE})", r"\bstridor\b",
@@ -126,16 +127,18 @@ HEAD_HIT = _any(
 HEAD_RED = _any(r"\b(?:vomit\w*|throw\w* up|threw up|thrown up|been sick|puk\w*|confus\w*|drows\w*|sleepy)",
                 r"\b(?:knocked out|passed out|blacked out|lost consciousness|seiz\w*|fitting|slurr\w*|clear fluid)",
                 r"\b(?:unequal pupils|anticoag\w*|warfarin|apixaban|rivaroxaban|edoxaban|dabigatran)",
-                r"\bpupils?\s+(?:are\s+|is\s+|look\s+)?(?:different|unequal|uneven|not the same)|\bone pupil\s+(?:is\s+)?"
+                r"\bpupils?\s+(?:are\s+|is\s+|look\s+)?(?:different|unequal|uneven|not the same)|"
+                r"\bone pupil\s+(?:is\s+)?"
                 r"(?:bigger|larger|smaller|wider|dilated)",
                 r"\bblood thinners?", UNRESPONSIVE)
 # Benign causes that clear a bare symptom (with a mild qualifier: see _MILD).
-MUSCULAR = r"\b(?:from|with)\s+(?:a|the|my|this)?\s*(?:cold|cough\w*|flu|workout|gym|exercise|running|lifting|" \
-           r"weights)\b|\bafter\s+(?:the\s+|a\s+|my\s+)?(?:gym|workout|exercise|running|a run|lifting|sport|" \
-           r"climbing)\b|\b(?:muscle|muscular) strain|\bpulled (?:a )?muscle|\boverdid|\b(?:when|if) (?:i|he|she|you|" \
-           r"they) press|\bpress(?:es|ing)? on (?:it|the|a|one)\b|\bclimbing stairs|\bstrain(?:ed|ing)?\b|" \
-           r"\bplaying (?:rugby|football|soccer|sports?|tennis|basketball|hockey|netball|cricket)\b|" \
-           r"\b(?:moving|lifting|carrying) (?:the |a |some |heavy )?(?:sofa|couch|furniture|boxes|bags)\b"
+MUSCULAR = (r"\b(?:from|with)\s+(?:a|the|my|this)?\s*(?:cold|cough\w*|flu|workout|gym|exercise|running|lifting|"
+            r"weights)\b|\bafter\s+(?:the\s+|a\s+|my\s+)?(?:gym|workout|exercise|running|a run|lifting|sport|"
+            r"climbing)\b|\b(?:muscle|muscular) strain|\bpulled (?:a )?muscle|\boverdid|\b(?:when|if) (?:i|he|she|"
+            r"you|they) press|\bpress(?:es|ing)? on (?:it|the|a|one)\b|\bclimbing stairs|\bstrain(?:ed|ing)?\b|"
+            r"\bwhen (?:i|he|she|they|you) cough\w*|\b(?:has|have|having|got) (?:a |the )?(?:cold|flu)\b|"
+            r"\bplaying (?:rugby|football|soccer|sports?|tennis|basketball|hockey|netball|cricket)\b|"
+            r"\b(?:moving|lifting|carrying) (?:the |a |some |heavy )?(?:sofa|couch|furniture|boxes|bags)\b")
 MENSTRUAL = r"\bperiods?\b|\bmenstru\w*"
 
 
@@ -148,36 +151,45 @@ class RedFlag:
     pattern: re.Pattern[str]
     needs: re.Pattern[str] | None = None
     benign: re.Pattern[str] | None = None
+    named: bool = False  # the pattern names a condition ("anaphylaxis", "DKA"): a management question clears it
 
 
-def _flag(category: str, pattern: str, needs: str | None = None, benign: str | None = None) -> RedFlag:
+def _flag(category: str, pattern: str, needs: str | None = None, benign: str | None = None,
+          named: bool = False) -> RedFlag:
     return RedFlag(category, re.compile(pattern), re.compile(needs) if needs else None,
-                   re.compile(benign) if benign else None)
+                   re.compile(benign) if benign else None, named)
 
 
 # Category order is priority: the first category with a finding names the red flag.
 RED_FLAGS: tuple[RedFlag, ...] = (
     # suicide: a wish or plan to die, self-harm, "better off without me"; third person too ("kill herself").
-    _flag("suicide", r"\bkill(?:ing)?\s+(?:my|him|her|them|your)\s?sel(?:f|ves)\b|\bkms\b|\bsuicid\w*|\bsucid\w*|"
-          r"\bsuicd\w*|\bself[- ]?harm\w*|\b(?:cutting|hurting|harming|burning)\s+(?:my|him|her|them)\s?sel(?:f|ves)"),
+    _flag("suicide", r"\bkill(?:ing)?\s+(?:my|him|her|them|your)\s?sel(?:f|ves)\b|\bkms\b|\b(?:cutting|hurting|"
+                     r"harming|burning)\s+(?:my|him|her|them)\s?sel(?:f|ves)"),
     _flag("suicide", r"\b(?:want|wants|wanted|wanna|wish|wishes|plan\w*|ready|trying|tried)\s+(?:to\s+)?die\b|"
           r"\b(?:want|wants|wanna|going|gonna|plan\w*|ready|about|trying|tried)\s+(?:to\s+)?(?:end\s+(?:it\b|it all|"
           r"my life|his life|her life|their life|things|everything)|take\s+(?:my|his|her)\s+(?:own\s+)?life|not\s+"
           r"(?:be\s+)?(?:alive|here))|\bend(?:ing)?\s+(?:my|his|her)\s+(?:own\s+)?life"),
     _flag("suicide", r"\b(?:don'?t|dont|do not|doesn'?t|no longer)\s+want\s+to\s+(?:live|be alive|be here|exist|"
-          r"wake up|go on)|\bbetter off\s+(?:dead|without (?:me|him|her|them))|\bbetter off\s+(?:if|when|once)\s+(?:i|he|"
+          r"wake up|go on)|\bbetter off\s+(?:dead|without (?:me|him|her|them))|\bbetter off\s+(?:if|when|once)\s+(?:i|"
+          r"he|"
           r"she|they)\s+(?:was|were|am|is|'m|'s)?\s*(?:dead|gone|not here|not around|no longer here|never born)|"
           r"\b(?:want|wants|wanna|going|gonna|plan\w*|about|tempted|urges?|thinking about|thoughts? of)\s+(?:to\s+)?"
-          r"(?:hurt|harm|cut|burn)\w*\s+(?:my|him|her|them)\s?sel(?:f|ves)\b|\bno (?:reason|point) (?:to|in) (?:live|living|going on)"
+          r"(?:hurt|harm|cut|burn)\w*\s+(?:my|him|her|them)\s?sel(?:f|ves)\b|\bno (?:reason|point) (?:to|in) (?:live|"
+          r"living|going on)"
           r"|\bso (?:i|he|she) (?:don'?t|won'?t|never) wake up|\b(?:take|taking|swallow)\s+all\s+(?:of\s+)?"
           rf"(?:my|his|her|the)\s+{DRUG}"),
+    _flag("suicide", r"\bsuicid\w*|\bsucid\w*|\bsuicd\w*|\bself[- ]?harm\w*", named=True),
     # cardiac: chest pain/pressure/tightness now; with a companion (breathless, sweating, arm/jaw, nausea) even when
     # called mild; bare, unless mild or explained ("from a cold", "after the gym"); "having a heart attack".
     _flag("cardiac", CHEST_SYMPTOM, needs=CARDIAC_COMPANION),
-    _flag("cardiac", rf"\b{NOW_HAVING}(?:heart attack|cardiac arrest|mi)\b|\b(?:acute\s+)?stemi\b"),
-    _flag("cardiac", CHEST_SYMPTOM, benign=MUSCULAR + r"|\bheartburn|\bindigestion|\bacid reflux"),
+    _flag("cardiac", rf"\b{NOW_HAVING}(?:heart attack|cardiac arrest|mi)\b"),
+    _flag("cardiac", r"\b(?:acute\s+)?stemi\b", named=True),
+    _flag("cardiac", CHEST_SYMPTOM, benign=MUSCULAR + r"|\bheartburn|\bindigestion|\bacid reflux|\bgaviscon|"
+                                                      r"\bantacids?|"
+          r"\brennies?\b|\btums\b"),
     # stroke: FAST (face, arm, speech), sudden confusion/weakness/vision loss, worst-ever or thunderclap headache.
-    _flag("stroke", _any(FACE, SPEECH, ONE_SIDE_WEAK)),
+    _flag("stroke", _any(FACE, SPEECH, ONE_SIDE_WEAK),
+          benign=r"\b(?:lying|lay|laid|slept|sleeping|sat|sitting|leaning)\s+on\s+(?:it|my|his|her|that)\b"),
     _flag("stroke", rf"\b{NOW_HAVING}(?:stroke|strok|tia|mini[- ]stroke)\b|\bcode stroke|\b{SUDDEN}\s+{W}{{0,2}}?"
           rf"(?:confus\w*|disorient\w*|weak\w*|numb\w*|(?:loss of|lost)\s+(?:vision|sight)|blind\w*|{CANT}\s+(?:see|"
           r"walk|speak|talk|understand))"),
@@ -187,7 +199,8 @@ RED_FLAGS: tuple[RedFlag, ...] = (
     # allergen (sting, food, drug).
     _flag("anaphylaxis", r"\b(?:throat|tongue|airway)\s+(?:is\s+|feels?\s+(?:like\s+(?:it'?s|its|it is)\s+)?|"
           r"has\s+|started\s+|starting\s+|keeps\s+)?(?:swell\w*|swollen|closing|clos\w* up)|\b(?:swollen|swelling)\s+"
-          r"(?:of\s+)?(?:the\s+|my\s+|his\s+|her\s+)?(?:throat|tongue)|\banaphyla\w*|\bangio-?o?edema"),
+          r"(?:of\s+)?(?:the\s+|my\s+|his\s+|her\s+)?(?:throat|tongue)"),
+    _flag("anaphylaxis", r"\banaphyla\w*|\bangio-?o?edema", named=True),
     _flag("anaphylaxis", r"\b(?:lips?|face|mouth|eyes|tongue|throat)(?:\s+and\s+(?:lips?|tongue|face|throat))?\s+"
           r"(?:is\s+|are\s+|feels?\s+|has\s+|have\s+|started\s+)?(?:swell\w*|swollen|puff\w*\s+up|tight\w*)|"
           + CANT_BREATHE + r"|\bwheez\w*|\bhard to (?:swallow|breathe)|\bhypotens\w*", needs=ALLERGEN),
@@ -196,9 +209,14 @@ RED_FLAGS: tuple[RedFlag, ...] = (
     _flag("overdose", rf"\b(?:took|taken|swallowed|ate|eaten|drank|downed|necked)\s+{W}{{0,2}}?{AMOUNT}\s+(?:of\s+)?"
           rf"{W}{{0,3}}?{DRUG}|\boverdos(?:ed|ing)\b|\b(?:took|taken|take)\s+an?\s+overdose|\bingest\w*\s+(?:of\s+)?"
           rf"{W}{{0,4}}?{POISON}|\bpoisoned\b"),
-    _flag("overdose", rf"\b(?:swallow\w*|ate|eaten|drank|drunk|drinking|ingest\w*|got into|chewed)\s+{W}{{0,3}}?"
-          rf"{POISON}|\b(?:child|kid|son|daughter|toddler|baby|boy|girl|\d+\s*(?:yo|y/o|year old|yr old))\s+"
-          rf"{W}{{0,3}}?(?:swallowed|ate|drank)\s+(?:something|a thing|an object|\w+ (?:pills?|tablets?))\b"),
+    _flag("overdose", rf"\b(?:swallow\w*|ate|eaten|drank|drunk|drinking|ingest\w*|got into (?:the|my|his|her|their|"
+          rf"your|\w+'s)|chewed)\s+{W}{{0,3}}?{POISON}|\b(?:child|kid|son|daughter|toddler|baby|boy|girl|\d+\s*(?:yo|"
+          rf"y/o|year old|yr old))\s+{W}{{0,3}}?(?:swallowed|ate|drank)\s+(?:something|a thing|an object|\w+ "
+          r"(?:pills?|tablets?))\b",
+          # a taste of a low-toxicity household product is not a poisoning (a battery, a magnet or bleach always is)
+          benign=r"\b(?:a bit of|a little|a sip of|a drop of|a lick of|a taste of|a dab of|"
+                 r"a small amount of)\s+(?:\w+\s+)?"
+                 r"(?:mouthwash|toothpaste|hand (?:gel|saniti[sz]er)|washing[- ]?up liquid|dish soap|soap|shampoo)"),
     # pregnancy: heavy bleeding, severe abdominal pain, pre-eclampsia signs or no fetal movement while pregnant.
     _flag("pregnancy", rf"\b(?:heavy|heavily|lots of|a lot of|gushing|soaking|soaked)\s+{W}{{0,3}}?(?:bleed\w*|"
           rf"blood|pads?)|\bbleed\w*\s+(?:heavily|a lot|badly)|\b{STRONG}\s+{W}{{0,6}}?{BELLY}|\b(?:really|very) bad"
@@ -207,15 +225,17 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           needs=rf"\b{PREGNANT}"),
     # diabetic emergency: low sugar, or a diabetic, with confusion/drowsiness/seizure/unresponsiveness; DKA signs.
     _flag("diabetic", ALERT, needs=rf"{LOW_SUGAR}|\bdiabet\w*|\binsulin\b|\bt1d\b"),
-    _flag("diabetic", r"\b(?:dka|ketoacidosis|hhs)\b|\bfruity breath|\bketones?\s+(?:are\s+|is\s+)?(?:very\s+)?high"),
+    _flag("diabetic", r"\b(?:dka|ketoacidosis|hhs)\b", named=True),
+    _flag("diabetic", r"\bfruity breath|\bketones?\s+(?:are\s+|is\s+)?(?:very\s+)?high"),
     # head injury: a blow to the head with vomiting, confusion, drowsiness, loss of consciousness or anticoagulants.
     _flag("head_injury", HEAD_HIT, needs=HEAD_RED),
     # sepsis/meningitis: a rash that does not fade under a glass; named sepsis/meningitis; fever with stiff neck,
     # light sensitivity, confusion, drowsiness, fast breathing, low blood pressure or feeling like dying.
     _flag("sepsis", rf"\bnon-?blanch\w*|\bpetechia\w*|\bpurpur\w*|\b(?:rash|spots|blotches|marks)\s+{W}{{0,2}}?"
           rf"(?:that\s+)?{NOT}\s+(?:fade|disappear|go away|blanch)\w*|\b(?:fail\w*|positive)\s+(?:the\s+)?glass test|"
-          rf"\bglass test\s+{W}{{0,3}}?(?:positive|failed|still\s+(?:see|visible|there))|\b(?:suspected\s+)?(?:sepsis|"
-          r"septic shock|meningitis|meningococcal)\b"),
+          rf"\bglass test\s+{W}{{0,3}}?(?:positive|failed|still\s+(?:see|visible|there))"),
+    _flag("sepsis", r"\b(?:suspected\s+)?(?:sepsis|septic shock|meningitis|meningococcal)\b(?!\s+(?:vaccin\w*|jabs?|"
+          r"shots?|b\b|immuni[sz]\w*|booster))", named=True),
     _flag("sepsis", r"\bstiff neck|\bneck (?:is )?stiff\w*|\bphotophob\w*|\blight hurts|\bconfus\w*|\bdrows\w*|"
           r"\bfloppy|\bbreathing (?:really |very )?fast|\brapid breathing|\bmottled|\bfeel(?:s|ing)? like (?:i'?m|i am|"
           r"he'?s|she'?s) (?:going to |gonna )?di(?:e|ing)|\bbp\s*(?:of\s*)?[4-8]\d\s*/|\bhypotens\w*",
@@ -224,16 +244,18 @@ RED_FLAGS: tuple[RedFlag, ...] = (
     # happening now, or a first seizure.
     _flag("unconscious", UNRESPONSIVE + rf"|\b{SEIZURE}\s+{W}{{0,4}}?(?:for|over|more than|>|longer than)\s*"
           rf"(?:[5-9]|\d\d|five|six|seven|eight|nine|ten|fifteen|twenty)\s*(?:\+\s*)?min|\b{SEIZURE}\s+{W}{{0,3}}?"
-          rf"{NOT}\s+stop\w*|\bstatus epilepticus|\b(?:having|'s having|is having|started having)\s+(?:a\s+)?"
+          rf"{NOT}\s+stop\w*|\b(?:having|'s having|is having|started having)\s+(?:a\s+)?"
           rf"(?:seizure|fit|convulsion)|\b(?:is|'s|are|started|keeps)\s+{W}?(?:fitting|seizing|convulsing)|"
           r"\bfirst (?:ever )?seizure"),
+    _flag("unconscious", r"\bstatus epilepticus", named=True),
     # breathing: can't breathe, gasping, blue lips, choking, not breathing, SpO2 under 92%, can't finish sentences,
     # severe asthma; "can't catch my breath" unless mild or explained ("after running").
     _flag("breathing", CANT_BREATHE + r"|\b(?:blue|bluish|blueish|grey|gray|purple)\s+lips|\blips\s+(?:are\s+|look\s+|"
           r"looks\s+|turning\s+|going\s+|turned\s+|went\s+)*(?:blue\w*|grey|gray|purple)|\b(?:turning|went|gone|going)"
           rf"\s+blue|\bchok(?:ing|ed)\b|\b(?:stopped|{NOT})\s+breathing|\b(?:spo2|sats?|o2 sats?|oxygen(?: saturation|"
-          r" level)?)\s*(?:of|is|at|:|=|was)?\s*(?:[4-8]\d|9[01])\b|\b(?:severe|acute severe|life-threatening)\s+"
-          r"asthma|\binhaler\s+(?:is\s*n'?t|isnt|is not|not|does\s*n'?t|doesnt|won'?t|did\s*n'?t)\s+(?:help|work)\w*"),
+          r" level)?)\s*(?:of|is|at|:|=|was)?\s*(?:[4-8]\d|9[01])\b(?!\s*(?:-|to)\s*\d)|\binhaler\s+(?:is\s*n'?t|isnt|"
+          r"is not|not|does\s*n'?t|doesnt|won'?t|did\s*n'?t)\s+(?:help|work)\w*"),
+    _flag("breathing", r"\b(?:severe|acute severe|life-threatening)\s+asthma", named=True),
     _flag("breathing", rf"\b{CANT}\s+catch\s+{WHO}\s+{BREATHE}", benign=MUSCULAR),
     # bleeding: won't stop, spurting/pouring, vomiting blood, black stools, coughing up blood in quantity; heavy
     # bleeding unless menstrual.
@@ -245,27 +267,31 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           r"blood"),
     _flag("bleeding", r"\b(?:heavy|heavily|severe|profuse\w*|uncontroll\w*|massive|major|large)\s+(?:[\w'-]+\s+)?"
           r"(?:bleed\w*|haemorrhage|hemorrhage|blood loss)|\bbleed\w*\s+(?:heavily|profusely|everywhere)",
-          benign=MENSTRUAL),
+          benign=MENSTRUAL, named=True),
     # severe abdominal pain: strong words ("severe", "excruciating", "worst"), or a rigid belly.
     _flag("abdominal", rf"\b{STRONG}\s+{W}{{0,5}}?{BELLY}|\b{BELLY}\s+(?:pain|ache|cramps?)\s+(?:is\s+)?{STRONG}|"
           rf"\b{BELLY}\s+(?:is\s+)?(?:rigid|hard as a board|board-?like)|\brigid\s+(?:{BELLY}|abdo)|\bperitonism|"
           r"\bguarding", benign=MENSTRUAL),
     # sudden tearing pain through to the back (aortic dissection); sudden severe testicular pain (torsion).
-    _flag("cardiac", rf"\b(?:tearing|ripping)\s+{W}{{0,2}}?(?:pain|feeling|sensation)\b.{{0,60}}\b(?:chest|back|shoulder "
+    _flag("cardiac", rf"\b(?:tearing|ripping)\s+{W}{{0,2}}?(?:pain|feeling|sensation)\b.{{0,60}}\b(?:chest|back|"
+                     rf"shoulder "
           r"blades?|between)\b"),
     _flag("abdominal", rf"\b(?:{SUDDEN}|{STRONG}|really bad|very bad)\s+{W}{{0,3}}?(?:testic\w*|testes|balls?|scrotum|"
           r"scrotal)\b|\b(?:testic\w*|scrotal)\s+(?:pain|torsion)\b.{0,40}\b(?:sudden\w*|severe|vomit\w*)"),
     # major injury and environmental emergencies: near drowning, electric shock, a fall from a height, a road
     # crash, a bone through the skin, a severed part, large or deep burns, heat stroke, hypothermia.
     _flag("injury", r"\bnear[- ]?drown\w*|\bnearly drown\w*|\bdrowning\b|\b(?:pulled|dragged|fished|rescued|got)\s+"
-          r"(?:\w+\s+){0,3}?(?:out of|from)\s+(?:the\s+)?(?:pool|water|lake|sea|river|bath|canal|pond)|\b(?:was|went|been)"
-          r"\s+under\s?water\b|\belectrocut\w*|\belectric(?:al)?\s+shock|\bfell\s+(?:\w+\s+){0,3}?(?:off|from|out of|down)\s+"
+          r"(?:\w+\s+){0,3}?(?:out of|from)\s+(?:the\s+)?(?:pool|water|lake|sea|river|bath|canal|pond)|\b(?:was|went|"
+          r"been)"
+          r"\s+under\s?water\b|\belectrocut\w*|\belectric(?:al)?\s+shock|\bfell\s+(?:\w+\s+){0,3}?(?:off|from|out of|"
+          r"down)\s+"
           r"(?:a|the|his|her|my|our)?\s*(?:roof|ladder|balcony|scaffold\w*|window|height|tree|cliff)|"
-          r"\b(?:car|motorbike|motorcycle|bike|road|traffic|motorway)\s+(?:crash|accident|collision|smash)|\bhit by an?\s+"
+          r"\b(?:car|motorbike|motorcycle|bike|road|traffic|motorway)\s+(?:crash|accident|collision|smash)|"
+          r"(?<!nearly )(?<!almost )\bhit by an?\s+"
           r"(?:car|bus|truck|van|lorry|train|motorbike)|\bbone\s+(?:is\s+)?(?:sticking|poking|coming|showing)\s+"
           r"(?:out|through)|\b(?:open|compound)\s+fracture|\b(?:severed|chopped off|cut off)\s+(?:\w+\s+)?(?:finger|"
           r"thumb|toe|hand|foot)|\b(?:third[- ]degree|full[- ]thickness)\s+burns?|\bburns?\s+(?:\w+\s+){0,3}?(?:whole|"
-          r"entire|all over|face|chest|large|big)\b|\bheat\s?stroke|\bhypotherm\w*"),
+          r"entire|all over|face|chest|large|big)\b|\bheat\s?stroke|\bhypotherm\w*", named=True),
 )
 
 
@@ -294,7 +320,7 @@ def red_flags(text: str, context: Sequence[str] = ()) -> list[RuleHit]:
     for flag in RED_FLAGS:
         if flag.category in hits:
             continue
-        hit = scan.find(flag.pattern, flag.category, flag.benign)
+        hit = scan.find(flag.pattern, flag.category, flag.benign, flag.named)
         if hit is None:
             continue
         matched = scan.raw[hit.start():hit.end()].strip()
