@@ -56,5 +56,5 @@ def fake_triager():
     embedder = FakeEmbedder(256)
     model = TriageClassifier.fit(embedder.encode([classifier_text(m) for m in messages]),
                                  [label_of(m) for m in messages],
-                                 ClassifierConfig(C=10.0, emergency=0.99, possible=0.99))
+                                 ClassifierConfig(C=10.0, emergency=0.99, possible=0.99, char_features=0))
     return Triager(SafetyMessages.load("default"), model, embedder.encode, language=LanguageCheck())

@@ -11,7 +11,13 @@ import shutil
 import numpy as np
 import pytest
 
-from assistant.safety.classifier import ClassifierArtefactError, ClassifierConfig, TriageClassifier
+from assistant.safety.classifier import (
+    ClassifierArtefactError,
+    ClassifierConfig,
+    Features,
+    TriageClassifier,
+    char_grams,
+)
 from assistant.safety.language import LanguageCheck
 from assistant.safety.messages import SafetyMessages
 from assistant.safety.triage import Triager
@@ -33,7 +39,7 @@ def scripted_triager(**thresholds) -> Triager:
     for keyword, label, weight in zip(KEYWORDS, ("emergency:suicide", "emergency:cardiac", "now", "non_health"),
                                       (12.0, 14.0, 12.0, 12.0), strict=True):
         weights[LABELS.index(label), KEYWORDS.index(keyword)] = weight
-    config = ClassifierConfig(**{"emergency": 0.5, "possible": 0.5, "scope": 0.5, **thresholds})
+    config = ClassifierConfig(**{"emergency": 0.5, "possible": 0.5, "scope": 0.5, "char_features": 0, **thresholds})
     model = TriageClassifier(LABELS, weights, np.zeros(len(LABELS), np.float32), config)
     return Triager(PLAIN, model, keyword_features, language=LanguageCheck())
 
@@ -209,9 +215,45 @@ def test_the_artefact_round_trips_and_damage_names_the_rebuild_command(tmp_path)
 def test_fit_learns_the_labels_it_is_given():
     features = np.eye(4, dtype=np.float32).repeat(5, axis=0)
     labels = ["info"] * 5 + ["now"] * 5 + ["non_health"] * 5 + ["emergency:stroke"] * 5
-    model = TriageClassifier.fit(features, labels, ClassifierConfig(C=10.0))
+    model = TriageClassifier.fit(features, labels, ClassifierConfig(C=10.0, char_features=0))
     readings = model.read(np.eye(4, dtype=np.float32))
     assert readings[3].emergency > 0.8 and readings[3].category == "stroke"
     assert readings[1].now > 0.8 and readings[2].health < 0.2
     with pytest.raises(ValueError, match="unknown labels"):
         TriageClassifier.fit(features, ["urgent"] * 20, ClassifierConfig())
+
+
+def test_character_ngrams_read_as_scikit_learn_would_and_survive_the_artefact(tmp_path):
+    """The n-gram half: TF-IDF at reading time equals scikit-learn's (unseen n-grams count in the norm), the
+    float16 weights are what was read at fitting time, and a reloaded model reads the same probabilities."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    config = ClassifierConfig(C=10.0, char_features=2 ** 12)
+    texts = ["cant breath at all", "can't breathe now", "sore knee after running", "knee hurts a bit",
+             "what is gout", "what causes gout", "football scores", "weather today"] * 3
+    labels = ["emergency:breathing"] * 2 + ["now"] * 2 + ["info"] * 2 + ["non_health"] * 2
+    labels *= 3
+    dense = np.zeros((len(texts), 2), np.float32)
+    train = Features(dense, char_grams(texts, config))
+    model = TriageClassifier.fit(train, labels, config)
+    new = ["i cant breathe zzqx", "what is gout"]
+    grams = char_grams(new, config)
+    expected = TfidfTransformer(sublinear_tf=True).fit(train.grams).transform(grams)
+    idf = np.full(grams.shape[1], model.grams.idf_unseen, np.float32)
+    idf[model.grams.columns] = model.grams.idf
+    ours = grams.copy()
+    ours.data = (1 + np.log(ours.data)) * idf[ours.indices]
+    ours = sparse.csr_matrix(ours.multiply(1 / np.sqrt(ours.multiply(ours).sum(axis=1))))
+    assert np.allclose(ours.toarray(), expected.toarray(), atol=1e-6)
+    full = np.zeros((len(model.labels), grams.shape[1]), np.float32)
+    full[:, model.grams.columns] = model.grams.weights
+    assert np.allclose(model.grams.logits(grams), expected @ full.T, atol=1e-5)
+    reading = model.read(Features(np.zeros((2, 2), np.float32), grams))
+    assert reading[0].category == "breathing" and reading[0].emergency > 0.5 > reading[1].emergency
+    model.save(tmp_path, embedder_checksum="abc", training={})
+    loaded = TriageClassifier.load(tmp_path, "abc")
+    assert np.allclose(loaded.probabilities(Features(np.zeros((2, 2), np.float32), grams)),
+                       model.probabilities(Features(np.zeros((2, 2), np.float32), grams)), atol=1e-6)
+    with pytest.raises(ValueError, match="n-grams"):
+        model.probabilities(np.zeros((2, 2), np.float32))

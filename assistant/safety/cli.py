@@ -16,8 +16,9 @@ triage_app = typer.Typer(help="The safety triage: fit its classifier, check a me
 SOURCE = typer.Option(Path("../shared/data"), "--source", help="The raw source data (its literature/ folder).")
 QUESTIONS = typer.Option(3000, "--n", help="Questions to keep.")
 SEED = typer.Option(0, "--seed")
-LAYERS = typer.Option(6, "--layers", help="MiniLM layers read (1..6).")
-C = typer.Option(4.0, "--C", help="Inverse L2 strength.")
+LAYERS = typer.Option(4, "--layers", help="MiniLM layers read (1..6), their states concatenated.")
+CHARS = typer.Option(2 ** 17, "--char-features", help="Hashed character n-gram columns (0: none).")
+C = typer.Option(16.0, "--C", help="Inverse L2 strength.")
 OUT = typer.Option(None, "--out", help="Folder for the model (default bundle/triage).")
 MESSAGE = typer.Argument(..., help="The message.")
 AUDIENCE = typer.Option(Audience.PATIENT, "--audience")
@@ -51,13 +52,14 @@ def bundle(source: Path = SOURCE, n: int = QUESTIONS, seed: int = SEED) -> None:
 
 
 @triage_app.command("fit")
-def fit(layers: int = LAYERS, c: float = C, out: Path | None = OUT) -> None:
+def fit(layers: int = LAYERS, c: float = C, char_features: int = CHARS, out: Path | None = OUT) -> None:
     """Fit the triage classifier on eval/triage/train and the MedQuAD questions; thresholds by leave-one-writer-out
     cross-validation; prints the cross-validated figures per writer."""
     from assistant.safety.classifier import DEFAULT_MODEL_DIR, ClassifierConfig
     from assistant.safety.fitting import FitTargets, fit_classifier
 
-    model, measured = fit_classifier(ClassifierConfig(layers=layers, C=c), FitTargets(), out or DEFAULT_MODEL_DIR)
+    model, measured = fit_classifier(ClassifierConfig(layers=layers, C=c, char_features=char_features), FitTargets(),
+                                     out or DEFAULT_MODEL_DIR)
     typer.echo(f"thresholds: emergency {model.config.emergency}, possible {model.config.possible}, "
                f"scope {model.config.scope}")
     for source, row in measured.items():

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.safety.classifier import Reading, TriageClassifier
+from assistant.safety.classifier import Features, Reading, TriageClassifier
 from assistant.safety.cues import Scan, bounded
 from assistant.safety.findings import FindingRules
 from assistant.safety.language import LanguageCheck
@@ -59,11 +59,12 @@ class TriageConfig:
 
 
 class Triager:
-    """The triage stage. ``encode(texts) -> (n, D)`` gives the classifier's features (``TriageEncoder.encode``,
-    or a fake in tests); ``findings`` and ``language`` are optional (without them those checks are skipped)."""
+    """The triage stage. ``encode(texts) -> Features`` gives the classifier's features (``TriageEncoder.encode``;
+    in tests a fake giving an (n, D) array); ``findings`` and ``language`` are optional (without them those checks
+    are skipped)."""
 
     def __init__(self, messages: SafetyMessages, classifier: TriageClassifier,
-                 encode: Callable[[Sequence[str]], np.ndarray], findings: FindingRules | None = None,
+                 encode: Callable[[Sequence[str]], Features | np.ndarray], findings: FindingRules | None = None,
                  language: LanguageCheck | None = None, config: TriageConfig | None = None) -> None:
         self.messages, self.classifier, self.encode = messages, classifier, encode
         self.findings, self.language = findings, language
@@ -157,7 +158,7 @@ def open_triager(embedder=None, kg=None, linker=None, locale: str | None = None,
 
     embedder = embedder or MiniLMEmbedder(threads=1)
     classifier = TriageClassifier.load(model_dir or DEFAULT_MODEL_DIR, embedder.checksum)
-    encoder = TriageEncoder(classifier.config.layers, classifier.config.max_tokens, embedder)
+    encoder = TriageEncoder(classifier.config, embedder)
     findings = FindingRules.open(kg, linker) if kg is not None and linker is not None else None
     vocabulary = None
     if linker is not None:
