@@ -90,7 +90,9 @@ _MANAGEMENT = re.compile(r"\b(?:how often|at what (?:point|\w+ level|level|tempe
                          r"differentiate|distinguish|features of|prognosis|quoted|incidence|post-\w+ syndrome|"
                          r"vaccin\w*|grown out|teaching|revision|registrar|fy[12]|trainee|students?|nursery staff|"
                          r"first aid|course|what do (?:most|you)|empirical|signs of|watch (?:out )?for|look out for|"
-                         r"screening|identifying|sensitivity|compare[sd]?|components|sepsis six)\b")
+                         r"screening|identifying|sensitivity|compare[sd]?|components|sepsis six|what (?:is|are)|"
+                         r"how (?:would|do|will|can|could) (?:i|you|we|one) (?:know|tell|spot)|how (?:do|can|should|"
+                         r"would) (?:i|we) (?:talk|speak|bring (?:it )?up|raise|approach))\b")
 #: looking back on a fear that passed ("I honestly thought I was having a heart attack!"), in the finding's clause
 _RETROSPECT = re.compile(r"\b(?:i|we) (?:honestly |really |genuinely |actually |seriously )?thought (?:i|he|she|we|"
                          r"they|it) (?:was|were|had|'d|might)\b|\bpanick?ed thinking\b")
@@ -124,7 +126,10 @@ _IDIOMS = re.compile(r"\bkill(?:ing)? me\b|\bdying (?:to|for|of laughter|laughin
                      r"\b(?:laugh\w*|cr(?:y|ied|ying)) so (?:hard|much)\s+(?:\w+\s+){0,4}?(?:couldn'?t|could not|"
                      r"can'?t|cant|"
                      r"couldnt) breathe\b|\bcollapsed (?:onto|on|into) (?:the |my |his |her |their )?(?:sofa|couch|"
-                     r"bed|chair|armchair)\b|"
+                     r"bed|chair|armchair)\b|\b(?:cakes?|sponge|souffl\w*|bread|loaf|meringues?|pastry|pie|"
+                     r"pudding|tents?|roof|ceiling|buildings?|bridge|walls?|shelf|shelves|tower|scaffolding|deal|"
+                     r"talks|market|economy|business|company|plans?|sandcastle)\s+(?:has\s+|had\s+|just\s+|"
+                     r"completely\s+|totally\s+)*collapsed\b|"
                      r"\b(?:like|as if|as though)\s+(?:he|she|i|they|you)(?:'s|'m|'re| is| am| are| was| were)?\s+"
                      r"(?:unconscious|dead|dying|having a (?:stroke|seizure|heart attack))\b|"
                      r"\b(?:choked|choking|couldn'?t breathe|can'?t breathe|could not breathe|cried|"

@@ -41,8 +41,12 @@ ARM_JAW = r"(?:arms?|jaw|shoulder|neck|back)"
 BELLY = r"(?:stomach|belly|abdomen|abdominal|abdo|tummy|tummie|pelvic|pelvis|groin)"
 STRONG = r"(?:severe|severely|excruciating|unbearable|agoni[sz]ing|worst|extreme|intense|crippling|10/10)"
 SUDDEN = r"(?:sudden\w*|all of a sudden|out of nowhere|acute(?:ly)?(?: onset)?|abrupt\w*)"
-FEVER = _any(r"fever\w*|febrile|feverish|pyrexi\w*|high (?:temp\w*|temperature)|burning up|rigou?rs",
+# "hay fever", "cabin fever" and the yellow fever jab are no fever
+FEVER = _any(r"(?<!hay )(?<!cabin )(?<!yellow )fever\w*|febrile|feverish|pyrexi\w*",
+             r"high (?:temp\w*|temperature)|burning up|rigou?rs",
              r"temp\w*\s*(?:of|is|was|:)?\s*(?:3[89]|4[0-2]|10[2-7])(?:\.\d)?")
+# drowsiness as a medicine's property ("non-drowsy", "the least drowsy antihistamine") is no symptom
+DROWSY = r"(?<!non-)(?<!non )(?<!least )(?<!less )drows\w*"
 PREGNANT = _any(r"pregnan\w*|preggers|\d+\s*(?:weeks?|wks?)\s*(?:pregnant|gestation)|g\d\s*p\d",
                 r"(?:at|@)\s*\d+\s*(?:weeks?|wks?)\b")
 DRUG = _any(r"pills?|pils|tablets?|tabs|capsules?|caps|meds|medications?|medicines?|tylenol|paracetamol",
@@ -105,7 +109,7 @@ LOW_SUGAR = _any(
     r"\b(?:sugars?|glucose|bgl?|bm|cbg|meter)\s+(?:levels?\s+|reading\s+)?(?:is|was|of|at|reads|says|:)?\s*"
     r"(?:[0-2](?:\.\d)?|3\.[0-4]|[1-5]\d|lo|low)\b(?!\s*(?:years|%|\.\d))",
 )
-ALERT = _any(rf"\b(?:confus\w*|disorient\w*|not making sense|drows\w*|acting (?:drunk|strange|weird)|floppy|"
+ALERT = _any(rf"\b(?:confus\w*|disorient\w*|not making sense|{DROWSY}|acting (?:drunk|strange|weird)|floppy|"
              rf"slurr\w*|{SEIZURE})", UNRESPONSIVE)
 ALLERGEN = _any(r"\b(?:sting|stung|bee|wasp|hornet|peanuts?|nuts?|shellfish|shrimp|prawns?|ate|eating)\b",
                 r"\b(?:after taking|allerg\w*|antibiotics?|amoxicillin|penicillin|ibuprofen|aspirin|injection)\b",
@@ -124,7 +128,7 @@ HEAD_HIT = _any(
     r"(?:head|skull)\b", r"\bhead\s+(?:injury|trauma|strike|knock|bang|wound)", r"\bconcuss\w*",
     rf"\bfell\s+{W}{{0,4}}?(?:on|onto)\s+(?:his|her|my|their|the back of)\s+head",
 )
-HEAD_RED = _any(r"\b(?:vomit\w*|throw\w* up|threw up|thrown up|been sick|puk\w*|confus\w*|drows\w*|sleepy)",
+HEAD_RED = _any(rf"\b(?:vomit\w*|throw\w* up|threw up|thrown up|been sick|puk\w*|confus\w*|{DROWSY}|sleepy)",
                 r"\b(?:knocked out|passed out|blacked out|lost consciousness|seiz\w*|fitting|slurr\w*|clear fluid)",
                 r"\b(?:unequal pupils|anticoag\w*|warfarin|apixaban|rivaroxaban|edoxaban|dabigatran)",
                 r"\bpupils?\s+(?:are\s+|is\s+|look\s+)?(?:different|unequal|uneven|not the same)|"
@@ -236,7 +240,7 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           rf"\bglass test\s+{W}{{0,3}}?(?:positive|failed|still\s+(?:see|visible|there))"),
     _flag("sepsis", r"\b(?:suspected\s+)?(?:sepsis|septic shock|meningitis|meningococcal)\b(?!\s+(?:vaccin\w*|jabs?|"
           r"shots?|b\b|immuni[sz]\w*|booster))", named=True),
-    _flag("sepsis", r"\bstiff neck|\bneck (?:is )?stiff\w*|\bphotophob\w*|\blight hurts|\bconfus\w*|\bdrows\w*|"
+    _flag("sepsis", rf"\bstiff neck|\bneck (?:is )?stiff\w*|\bphotophob\w*|\blight hurts|\bconfus\w*|\b{DROWSY}|"
           r"\bfloppy|\bbreathing (?:really |very )?fast|\brapid breathing|\bmottled|\bfeel(?:s|ing)? like (?:i'?m|i am|"
           r"he'?s|she'?s) (?:going to |gonna )?di(?:e|ing)|\bbp\s*(?:of\s*)?[4-8]\d\s*/|\bhypotens\w*",
           needs=rf"\b{FEVER}"),
