@@ -187,7 +187,11 @@ RED_FLAGS: tuple[RedFlag, ...] = (
     # called mild; bare, unless mild or explained ("from a cold", "after the gym"); "having a heart attack".
     _flag("cardiac", CHEST_SYMPTOM, needs=CARDIAC_COMPANION),
     _flag("cardiac", rf"\b{NOW_HAVING}(?:heart attack|cardiac arrest|mi)\b"),
-    _flag("cardiac", r"\b(?:acute\s+)?stemi\b", named=True),
+    _flag("cardiac", r"\b(?:acute\s+)?stemi\b|\bcardiac arrest\b", named=True),
+    # cardiac arrest as bystanders tell it: no pulse, CPR or compressions under way
+    _flag("cardiac", r"\b(?:no|can'?t (?:find|feel) (?:a|his|her|their|any)|cannot (?:find|feel) (?:a|his|her|their|"
+          r"any))\s+pulse\b|\bpulseless\b|\b(?:doing|started|starting|giving|performing|begun|began|on)\s+"
+          r"(?:cpr|(?:chest\s+)?compressions)\b"),
     _flag("cardiac", CHEST_SYMPTOM, benign=MUSCULAR + r"|\bheartburn|\bindigestion|\bacid reflux|\bgaviscon|"
                                                       r"\bantacids?|"
           r"\brennies?\b|\btums\b"),
