@@ -66,7 +66,8 @@ _CHRONIC = re.compile(r"\bfor\s+(?:the\s+)?(?:last|past)?\s*(?:\d+|a few|few|a c
                       r"(?:weeks|months|years)\b|\bfor (?:a )?(?:weeks|months|years)\b|\bon and off\b|\boff and on\b|"
                       r"\bsometimes\b|\boccasionally\b|\boften\b|\bevery (?:day|night|morning|afternoon|evening|time|"
                       r"week|month)\b|\b(?:a|per) (?:night|day|week)\b|\bnightly\b|\bsame pattern\b|\bas usual\b|"
-                      r"\blike always\b|\balways (?:been|had|done)\b|\bstable angina\b|\bchronic\b")
+                      r"\blike always\b|\balways (?:been|had|done)\b|\bstable angina\b|\bchronic\b|\bwhenever\b|"
+                      r"\bwhen (?:i|he|she|we|they) (?:eat|eats|drink|drinks|have|has|take|takes|touch|touches)\b")
 _HYPOTHETICAL = re.compile(r"\bif\s+(?:someone|somebody|anyone|a person|a child|a kid|a baby|you|your|u|one|people|"
                            r"they)\b|\b(?:someone|somebody|people|a person|anyone)\s+(?:who|that|with)\b|\bin case\b|"
                            r"\bwhat happens (?:if|when)\b|\bwhen (?:someone|somebody|you|a person)\b|"

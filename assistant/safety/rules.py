@@ -205,10 +205,15 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           rf"\b{SUDDEN}\s+{W}{{0,2}}?(?:{STRONG}|explosive|terrible|blinding)\s+headache"),
     # anaphylaxis: throat/tongue swelling or closing; lips/face swelling, wheeze or breathing trouble after an
     # allergen (sting, food, drug).
-    _flag("anaphylaxis", r"\b(?:throat|tongue|airway)\s+(?:is\s+|feels?\s+(?:like\s+(?:it'?s|its|it is)\s+)?|"
+    _flag("anaphylaxis", r"\b(?:throat|tongue|airway)\s+(?:is\s+|are\s+|feels?\s+(?:like\s+(?:it'?s|its|it is)\s+)?|"
           r"has\s+|started\s+|starting\s+|keeps\s+)?(?:swell\w*|swollen|closing|clos\w* up)|\b(?:swollen|swelling)\s+"
           r"(?:of\s+)?(?:the\s+|my\s+|his\s+|her\s+)?(?:throat|tongue)"),
     _flag("anaphylaxis", r"\banaphyla\w*|\bangio-?o?edema", named=True),
+    # lips, face, tongue or throat swelling with trouble breathing or swallowing, allergen named or not
+    _flag("anaphylaxis", r"\b(?:lips?|face|mouth|tongue|throat)(?:\s+and\s+(?:lips?|tongue|face|throat|mouth))?\s+"
+          r"(?:is\s+|are\s+|feels?\s+|has\s+|have\s+|started\s+|keeps?\s+)?(?:swell\w*|swollen|puff\w*\s+up)",
+          needs=CANT_BREATHE + r"|\bwheez\w*|\b(?:hard|difficult|trouble|struggling|difficulty)\s+(?:to\s+)?"
+          r"(?:swallow\w*|breath\w*)|\b(?:can'?t|cannot|unable to)\s+swallow"),
     _flag("anaphylaxis", r"\b(?:lips?|face|mouth|eyes|tongue|throat)(?:\s+and\s+(?:lips?|tongue|face|throat))?\s+"
           r"(?:is\s+|are\s+|feels?\s+|has\s+|have\s+|started\s+)?(?:swell\w*|swollen|puff\w*\s+up|tight\w*)|"
           + CANT_BREATHE + r"|\bwheez\w*|\bhard to (?:swallow|breathe)|\bhypotens\w*", needs=ALLERGEN),
