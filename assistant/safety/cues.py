@@ -120,7 +120,7 @@ _IDIOMS = re.compile(r"\bkill(?:ing)? me\b|\bdying (?:to|for|of laughter|laughin
                      r"\b(?:market|economy|stocks?|shares|laptop|computer|phone|car|engine|plants?|houseplants?|"
                      r"wifi|server|code|app|printer|website|bank account|wallet|garden|lawn|tree|tomatoes|roses|"
                      r"orchid|succulent|fish tank|battery)\s+"
-                     r"(?:(?:is|are|'s|looks like it'?s|was|were|seems?|has|just)\s+)*"
+                     r"(?:(?:is|are|'s|looks like it'?s|was|were|seems?|has|just|keeps|kept)\s+)*"
                      r"(?:(?:having|about to have|going to have)\s+(?:a\s+)?(?:heart attack|seizure|stroke|meltdown|"
                      r"breakdown)|(?:slowly |literally )?(?:choking|dying|suffocating|drowning|bleeding|collapsing)|"
                      r"(?:went|goes|going|gone) into (?:cardiac arrest|anaphylactic shock|shock|a coma))\b|"

@@ -201,6 +201,11 @@ RED_FLAGS: tuple[RedFlag, ...] = (
     _flag("stroke", rf"\b{NOW_HAVING}(?:stroke|strok|tia|mini[- ]stroke)\b|\bcode stroke|\b{SUDDEN}\s+{W}{{0,2}}?"
           rf"(?:confus\w*|disorient\w*|weak\w*|numb\w*|(?:loss of|lost)\s+(?:vision|sight)|blind\w*|{CANT}\s+(?:see|"
           r"walk|speak|talk|understand))"),
+    # sight lost in one eye, even for minutes (amaurosis fugax: a warning of stroke)
+    _flag("stroke", r"\b(?:lost|loss of|losing|lose)\s+(?:all\s+|the\s+|my\s+|his\s+|her\s+)?(?:sight|vision)\s+"
+          r"(?:in|of|from)\s+(?:my|his|her|their|one|the)\s+(?:left\s+|right\s+|one\s+)?eye\b|\bwent blind in "
+          r"(?:my|his|her|one)\s+(?:left\s+|right\s+)?eye\b|\b(?:curtain|shade|blind)\s+(?:came|coming|come|"
+          r"was pulled|pulled)\s+down\s+(?:over|across)\b"),
     _flag("stroke", rf"\b(?:worst|worse)\s+headache\s+(?:of\s+{WHO}\s+life|ever|i'?ve ever)|\bthunderclap|"
           rf"\b{SUDDEN}\s+{W}{{0,2}}?(?:{STRONG}|explosive|terrible|blinding)\s+headache"),
     # anaphylaxis: throat/tongue swelling or closing; lips/face swelling, wheeze or breathing trouble after an
@@ -219,6 +224,10 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           + CANT_BREATHE + r"|\bwheez\w*|\bhard to (?:swallow|breathe)|\bhypotens\w*", needs=ALLERGEN),
     # overdose/poisoning: a past ingestion of an excess (5+ tablets, "too many", "a whole bottle"), an overdose
     # taken, or anyone swallowing batteries, magnets, chemicals or medicines not theirs. Limits and "what if" are not.
+    # a weekly medicine (methotrexate) taken daily: a dangerous dosing error
+    _flag("overdose", r"\b(?:weekly|once a week)\b[^.?!]{0,80}?\b(?:taking|took|taken|had|having|given|giving|gave)"
+          r"\s+(?:it\s+|them\s+|this\s+|these\s+)?(?:every day|daily|each day)\b|\b(?:every day|"
+          r"daily|each day)\b[^.?!]{0,40}?\b(?:instead of|rather than|not)\s+(?:weekly|once a week)\b"),
     _flag("overdose", rf"\b(?:took|taken|swallowed|ate|eaten|drank|downed|necked)\s+{W}{{0,2}}?{AMOUNT}\s+(?:of\s+)?"
           rf"{W}{{0,3}}?{DRUG}|\boverdos(?:ed|ing)\b|\b(?:took|taken|take)\s+an?\s+overdose|\bingest\w*\s+(?:of\s+)?"
           rf"{W}{{0,4}}?{POISON}|\bpoisoned\b"),
