@@ -37,7 +37,8 @@ CONTEXT_CHARS = 200  # cues are looked for at most this far before/after a findi
 MAX_FINDINGS = 20  # matches of one rule checked for cues per message: keeps the cue checks linear in the length
 
 
-_NEG = re.compile(r"\b(?:not|never|without|denies|denied|deny|denying|negative for|free of|absence of|nor|neither|"
+_NEG = re.compile(r"\b(?:not (?:like|that) (?:i|i'm|im|i'd|he|he's|she|she's|they|they're)|"
+                  r"not|never|without|denies|denied|deny|denying|negative for|free of|absence of|nor|neither|"
                   r"no\b(?!\s*[,.!?;:])|none|ruled out)\b|n't\b|\b(?:dont|doesnt|isnt|wasnt|didnt|hasnt|havent|"
                   r"arent)\b")
 _LIST_NEG = re.compile(r"(?:\bno|denies|denied|deny|denying|without|negative for|free of|absence of)$")
@@ -71,7 +72,9 @@ _CHRONIC = re.compile(r"\bfor\s+(?:the\s+)?(?:last|past)?\s*(?:\d+|a few|few|a c
 _HYPOTHETICAL = re.compile(r"\bif\s+(?:someone|somebody|anyone|a person|a child|a kid|a baby|you|your|u|one|people|"
                            r"they)\b|\b(?:someone|somebody|people|a person|anyone)\s+(?:who|that|with)\b|\bin case\b|"
                            r"\bwhat happens (?:if|when)\b|\bwhen (?:someone|somebody|you|a person)\b|"
-                           r"\b(?:i'?ve|i have|i) (?:heard|read)\b|\b(?:documentary|film|movie|book|novel|article|"
+                           r"\b(?:i'?ve|i have|i) (?:heard|read)\b|\b(?:leaflet|label|package insert|patient "
+                           r"information|warnings?|black box|side effects? list)\s+(?:\w+\s+){0,2}?(?:mentions?|says|"
+                           r"lists?|warns?|talks about|includes?)\b|\b(?:documentary|film|movie|book|novel|article|"
                            r"show|series|podcast|lecture|course|training|essay|story|news|episode)\s+(?:about|on)\b")
 _QUESTION_START = re.compile(r"^\W*(?:what|what's|whats|how|which|why|when|where|who|is|are|can|could|does|do|"
                              r"should|would|will|any|define|explain|tell me|info|information)(?![\w'])")
@@ -125,7 +128,9 @@ _IDIOMS = re.compile(r"\bkill(?:ing)? me\b|\bdying (?:to|for|of laughter|laughin
                      r"breakdown)|(?:slowly |literally )?(?:choking|dying|suffocating|drowning|bleeding|collapsing)|"
                      r"(?:went|goes|going|gone) into (?:cardiac arrest|anaphylactic shock|shock|a coma))\b|"
                      r"\bdrowning in (?!(?:the|a|an|water|his|her|my|their|our|deep|it)\b)\w+|"
-                     r"\boverdos(?:ed|ing) on (?:chocolate|"
+                     r"\b(?:so|too|really|very)\s+(?:spicy|peppery)\b[^.?!]{0,40}?(?:couldn'?t|could not|can'?t|cant|"
+                     r"couldnt)\s+breathe\b|"
+                     r"\b(?:overdos(?:ed|ing)|od'?d|od'?ing) on (?:chocolate|"
                      r"sweets|sugar|candy|coffee|caffeine|cake|netflix|tv|sun|love|pizza|christmas \w+|junk food)\b|"
                      r"\b(?:brain|head|laptop|computer|phone)\s+(?:just\s+)?(?:had|having|has)\s+a\s+stroke\b|"
                      r"\b(?:laugh\w*|cr(?:y|ied|ying)) so (?:hard|much)\s+(?:\w+\s+){0,4}?(?:couldn'?t|could not|"
