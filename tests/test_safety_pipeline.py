@@ -106,3 +106,18 @@ def test_the_shipped_classifier_loads_and_reads_plain_messages():
     assert question.tier is Tier.NONE and question.in_scope
     assert not triager.assess("what time does the football start tonight?").in_scope
     assert triager.assess("my knee has been aching since I went running this morning").tier is Tier.POSSIBLE
+
+
+def test_the_traced_encoder_reads_as_eager_pytorch():
+    """The frozen TorchScript trace gives the eager model's features, padded batches and windows included."""
+    import numpy as np
+
+    from assistant.safety.classifier import ClassifierConfig, TriageEncoder
+
+    texts = ["chest pain", "my dad collapsed in the kitchen and is not answering me, what do I do now?",
+             "what are the side effects of metformin " * 6]
+    traced = TriageEncoder(ClassifierConfig(layers=4)).encode(texts)
+    eager = TriageEncoder(ClassifierConfig(layers=4), traced=False).encode(texts)
+    assert traced.dense.shape == (3, 4 * 384)
+    assert np.allclose(traced.dense, eager.dense, atol=1e-5)
+    assert (traced.grams != eager.grams).nnz == 0
