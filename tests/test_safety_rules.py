@@ -72,6 +72,12 @@ URGENT = [  # (message, category): lay, typo, third-person and clinician phrasin
     ("pulled my son out of the pool, he was coughing", "injury"),  # near drowning
     ("my daughter got an electric shock from the socket", "injury"),
     ("the bone is sticking out of his leg", "injury"),
+    # the counterparts of the look-alike classes below: the same topics, happening now
+    ("my baby is choking and going blue, how do I do back blows?", "breathing"),
+    ("we meant to learn first aid before the baby came but she's choking right now", "breathing"),
+    ("my son has sepsis and is getting worse, his hands are mottled", "sepsis"),
+    ("I'm on sertraline and having suicidal thoughts since the dose went up", "suicide"),
+    ("the rash doesn't fade under a glass, is that normal after a cold?", "sepsis"),
 ]
 
 NOT_URGENT = [
@@ -117,6 +123,14 @@ NOT_URGENT = [
     "I hurt myself playing football, my ankle is sore",
     "what are the symptoms of heat stroke?",
     "my daughter fell off her bike, grazed knee",
+    # a named condition as a drug's warning or a service, or lived through; first aid asked about ahead of time
+    "I'm reviewing the suicidality warning for my patients on citalopram",
+    "I'm doing the sepsis screening tool training today, what does qSOFA include?",
+    "is it normal to feel low after sepsis? I've been home from hospital a week",
+    "how do I give back blows to a toddler who is choking? we start solids next week",
+    "I want to learn CPR before the baby arrives, what if she stops breathing in her sleep?",
+    "in DKA do we stop the metformin?",
+    "the economy is in total cardiac arrest",
 ]
 
 

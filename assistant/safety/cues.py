@@ -13,6 +13,11 @@ A finding (a span a rule matched) does not count when one of these cues applies 
 * hypothetical or general question: "if someone ...", "what happens if you ...", or a sentence with a question
   form or a topic phrase ("what are the signs of", "management of", "can X cause") and no first/third-person
   subject (I, my, he, she, pt, "62M"). Suicide needs a topic phrase: "is it normal to want to die?" stays urgent;
+* preparation, anywhere in the message: "in case it ever happens", "want to know before we start weaning", unless it also
+  says something is happening now ("right now", "help me", "ambulance"); and first aid asked about in general, in
+  a question ("how do I do back blows on a baby who is choking?"). Neither clears suicide;
+* a named condition as a property or service ("the suicidality warning", "a sepsis screening tool") or as
+  something lived through ("is that normal after sepsis?", "recovering from a stroke");
 * resolution, anywhere in the message: "gone now", "went away", "feel fine now", "pain-free", unless an ongoing
   cue ("still", "again", "right now", "getting worse") is present, and never for the ``PERSISTENT`` categories
   (symptoms of a stroke that went away may be a TIA; harm from a poison can come hours later);
@@ -74,7 +79,8 @@ _HYPOTHETICAL = re.compile(r"\bif\s+(?:someone|somebody|anyone|a person|a child|
                            r"\bwhat happens (?:if|when)\b|\bwhen (?:someone|somebody|you|a person)\b|"
                            r"\b(?:i'?ve|i have|i) (?:heard|read)\b|\b(?:leaflet|label|package insert|patient "
                            r"information|warnings?|black box|side effects? list)\s+(?:\w+\s+){0,2}?(?:mentions?|says|"
-                           r"lists?|warns?|talks about|includes?)\b|\b(?:documentary|film|movie|book|novel|article|"
+                           r"lists?|warns?|talks about|includes?)\b|\b(?:warnings?|black[- ]box|label\w*|alerts?)\s+"
+                           r"(?:about|of|for|on|regarding|re)\b|\b(?:documentary|film|movie|book|novel|article|"
                            r"show|series|podcast|lecture|course|training|essay|story|news|episode)\s+(?:about|on)\b")
 _QUESTION_START = re.compile(r"^\W*(?:what|what's|whats|how|which|why|when|where|who|is|are|can|could|does|do|"
                              r"should|would|will|any|define|explain|tell me|info|information)(?![\w'])")
@@ -86,8 +92,9 @@ _TOPIC = re.compile(r"\b(?:signs? of|symptoms? of|warning signs?|causes?|mean|me
 #: what a question about managing a named condition asks ("how often do you repeat adrenaline in refractory
 #: anaphylaxis?"): clears a condition's name, not a symptom, whoever the sentence's subject
 _MANAGEMENT = re.compile(r"\b(?:how often|at what (?:point|\w+ level|level|temperature|dose)|do you add|when to add|"
-                         r"when (?:should|do|would) (?:we|you|i)|should we|do you (?:use|"
-                         r"give|start|repeat|treat|manage)|criteria|algorithm|prophylaxis|reversal|bundle|rewarming|"
+                         r"when (?:should|do|would) (?:we|you|i)|should we|do (?:you|we) (?:use|"
+                         r"give|start|continue|stop|hold|withhold|omit|restart|repeat|treat|manage|add|titrate|switch|"
+                         r"keep|check|need)|criteria|algorithm|prophylaxis|reversal|bundle|rewarming|"
                          r"refresher|journal club|trials?|rcts?|guidance|guidelines?|dosing|dose of|doses? for|"
                          r"how long "
                          r"(?:should|do) (?:we|you)|observ\w*|follow-?up|pathways?|tryptase|"
@@ -97,6 +104,26 @@ _MANAGEMENT = re.compile(r"\b(?:how often|at what (?:point|\w+ level|level|tempe
                          r"screening|identifying|sensitivity|compare[sd]?|components|sepsis six|what (?:is|are)|"
                          r"how (?:would|do|will|can|could) (?:i|you|we|one) (?:know|tell|spot)|how (?:do|can|should|"
                          r"would) (?:i|we) (?:talk|speak|bring (?:it )?up|raise|approach))\b")
+#: a named condition as a property or a service ("the suicidality warning", "sepsis screening tool"), right after it
+_PROPERTY_AFTER = re.compile(r"^\s*(?:warnings?|black[- ]box|label\w*|alerts?|screen\w*|scores?|tools?|bundles?|"
+                             r"protocols?|pathways?|awareness|training|statistics|rates?)\b")
+#: life after a named condition ("is that normal after sepsis?", "recovering from a stroke"), right before it
+_AFTERMATH_BEFORE = re.compile(r"\b(?:(?:normal|common|usual|expected|ok|okay|typical)\s+(?:to\s+(?:\w+\s+){1,2})?(?:after|"
+                               r"following|post)|recover\w* from|recovery (?:from|after)|survived|survivors? of|"
+                               r"since (?:my|his|her|their|the)|after-?effects? of|aftermath of|long[- ]term effects? "
+                               r"of|life after)\s+(?:a |an |the |my |his |her |their )?$")
+#: how to give first aid to someone in general, in a question ("how do I do back blows on a baby who is choking?")
+_GENERIC_PERSON = re.compile(r"\b(?:on|to|for)\s+(?:a|an|someone|somebody)\s+(?:(?:baby|infant|child|kid|toddler|"
+                             r"person|adult|casualty|victim)\s+)?(?:who|that)\b")
+#: getting ready for something that has not happened ("want to know before we start weaning", "just in case"),
+#: unless the message says it is happening now
+_PREPARING = re.compile(r"\b(?:just )?in case (?:it|this|that|something|anything)\s+(?:ever\s+)?(?:happens|occurs)\b|"
+                        r"\b(?:know|learn)\w*\s+(?:\w+\s+){0,6}?(?:just )?in case\b|\bbe prepared\b|\bfor (?:future )?reference\b|\b(?:want(?:ed)?|"
+                        r"need|like|trying) to (?:know|learn|be ready)\s+(?:\w+\s+){0,3}?(?:before|ahead|in advance|"
+                        r"for when|for if)\b|\bbefore (?:we|i|they|he|she) (?:start|begin|go|travel|leave|fly)\b|"
+                        r"\bif (?:it|this|that) ever happens\b|\bfor when (?:he|she|they|we|the baby)\b")
+_HAPPENING = re.compile(r"\b(?:right now|now|at the moment|currently|help me|someone help|hurry|quick\w*|"
+                        r"ambulance|911|999|112|000|asap|urgent\w*)\b")
 #: looking back on a fear that passed ("I honestly thought I was having a heart attack!"), in the finding's clause
 _RETROSPECT = re.compile(r"\b(?:i|we) (?:honestly |really |genuinely |actually |seriously )?thought (?:i|he|she|we|"
                          r"they|it) (?:was|were|had|'d|might)\b|\bpanick?ed thinking\b")
@@ -126,7 +153,8 @@ _IDIOMS = re.compile(r"\bkill(?:ing)? me\b|\bdying (?:to|for|of laughter|laughin
                      r"(?:(?:is|are|'s|looks like it'?s|was|were|seems?|has|just|keeps|kept)\s+)*"
                      r"(?:(?:having|about to have|going to have)\s+(?:a\s+)?(?:heart attack|seizure|stroke|meltdown|"
                      r"breakdown)|(?:slowly |literally )?(?:choking|dying|suffocating|drowning|bleeding|collapsing)|"
-                     r"(?:went|goes|going|gone) into (?:cardiac arrest|anaphylactic shock|shock|a coma))\b|"
+                     r"(?:(?:went|goes|going|gone) into|in) (?:full |total |complete )?(?:cardiac arrest|anaphylactic shock|"
+                     r"shock|a coma))\b|"
                      r"\bdrowning in (?!(?:the|a|an|water|his|her|my|their|our|deep|it)\b)\w+|"
                      r"\b(?:so|too|really|very)\s+(?:spicy|peppery)\b[^.?!]{0,40}?(?:couldn'?t|could not|can'?t|cant|"
                      r"couldnt)\s+breathe\b|"
@@ -172,6 +200,7 @@ class Scan:
     text: str
     sentence_starts: tuple[int, ...]
     resolved: bool
+    preparing: bool = False
     _general: dict[tuple[int, bool], bool] = field(default_factory=dict)  # (sentence, strict) -> informational
 
     @classmethod
@@ -184,7 +213,8 @@ class Scan:
         text = _IDIOMS.sub(lambda m: " " * len(m.group()), text)
         starts = (0, *(m.end() for m in _SENTENCE_END.finditer(text)))
         resolved = bool(_RESOLVED.search(text)) and not _ONGOING.search(text)
-        return cls(raw, text, starts, resolved)
+        preparing = bool(_PREPARING.search(text)) and not _HAPPENING.search(text)
+        return cls(raw, text, starts, resolved, preparing)
 
     def find(self, pattern: re.Pattern[str], category: str, benign: re.Pattern[str] | None,
              named: bool = False) -> re.Match[str] | None:
@@ -217,7 +247,11 @@ class Scan:
             return True
         if self._informational(i, s0, s1, strict=category == "suicide"):
             return True
-        if named and _MANAGEMENT.search(self.text[s0:min(s1, s0 + CONTEXT_CHARS * 5)]):
+        if named and (_MANAGEMENT.search(self.text[s0:min(s1, s0 + CONTEXT_CHARS * 5)])
+                      or _PROPERTY_AFTER.match(after) or _AFTERMATH_BEFORE.search(before)):
+            return True
+        if category != "suicide" and (self.preparing or _GENERIC_PERSON.search(clause_before) and
+                                      _QUESTION_START.match(self.text[s0:start])):
             return True
         if self.resolved and category not in PERSISTENT:
             return True
