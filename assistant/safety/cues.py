@@ -13,9 +13,9 @@ A finding (a span a rule matched) does not count when one of these cues applies 
 * hypothetical or general question: "if someone ...", "what happens if you ...", or a sentence with a question
   form or a topic phrase ("what are the signs of", "management of", "can X cause") and no first/third-person
   subject (I, my, he, she, pt, "62M"). Suicide needs a topic phrase: "is it normal to want to die?" stays urgent;
-* preparation, anywhere in the message: "in case it ever happens", "want to know before we start weaning", unless it also
-  says something is happening now ("right now", "help me", "ambulance"); and first aid asked about in general, in
-  a question ("how do I do back blows on a baby who is choking?"). Neither clears suicide;
+* preparation, anywhere in the message: "in case it ever happens", "want to know before we start weaning",
+  unless it also says something is happening now ("right now", "help me", "ambulance"); and first aid asked
+  about in general, in a question ("how do I do back blows on a baby who is choking?"). Neither clears suicide;
 * a named condition as a property or service ("the suicidality warning", "a sepsis screening tool") or as
   something lived through ("is that normal after sepsis?", "recovering from a stroke");
 * resolution, anywhere in the message: "gone now", "went away", "feel fine now", "pain-free", unless an ongoing
@@ -108,8 +108,9 @@ _MANAGEMENT = re.compile(r"\b(?:how often|at what (?:point|\w+ level|level|tempe
 _PROPERTY_AFTER = re.compile(r"^\s*(?:warnings?|black[- ]box|label\w*|alerts?|screen\w*|scores?|tools?|bundles?|"
                              r"protocols?|pathways?|awareness|training|statistics|rates?)\b")
 #: life after a named condition ("is that normal after sepsis?", "recovering from a stroke"), right before it
-_AFTERMATH_BEFORE = re.compile(r"\b(?:(?:normal|common|usual|expected|ok|okay|typical)\s+(?:to\s+(?:\w+\s+){1,2})?(?:after|"
-                               r"following|post)|recover\w* from|recovery (?:from|after)|survived|survivors? of|"
+_AFTERMATH_BEFORE = re.compile(r"\b(?:(?:normal|common|usual|expected|ok|okay|typical)\s+"
+                               r"(?:to\s+(?:\w+\s+){1,2})?(?:after|following|post)|recover\w* from|"
+                               r"recovery (?:from|after)|survived|survivors? of|"
                                r"since (?:my|his|her|their|the)|after-?effects? of|aftermath of|long[- ]term effects? "
                                r"of|life after)\s+(?:a |an |the |my |his |her |their )?$")
 #: how to give first aid to someone in general, in a question ("how do I do back blows on a baby who is choking?")
@@ -118,9 +119,11 @@ _GENERIC_PERSON = re.compile(r"\b(?:on|to|for)\s+(?:a|an|someone|somebody)\s+(?:
 #: getting ready for something that has not happened ("want to know before we start weaning", "just in case"),
 #: unless the message says it is happening now
 _PREPARING = re.compile(r"\b(?:just )?in case (?:it|this|that|something|anything)\s+(?:ever\s+)?(?:happens|occurs)\b|"
-                        r"\b(?:know|learn)\w*\s+(?:\w+\s+){0,6}?(?:just )?in case\b|\bbe prepared\b|\bfor (?:future )?reference\b|\b(?:want(?:ed)?|"
-                        r"need|like|trying) to (?:know|learn|be ready)\s+(?:\w+\s+){0,3}?(?:before|ahead|in advance|"
-                        r"for when|for if)\b|\bbefore (?:we|i|they|he|she) (?:start|begin|go|travel|leave|fly)\b|"
+                        r"\b(?:know|learn)\w*\s+(?:\w+\s+){0,6}?(?:just )?in case\b|\bbe prepared\b|"
+                        r"\bfor (?:future )?reference\b|"
+                        r"\b(?:want(?:ed)?|need|like|trying) to (?:know|learn|be ready)\s+(?:\w+\s+){0,3}?"
+                        r"(?:before|ahead|in advance|for when|for if)\b|"
+                        r"\bbefore (?:we|i|they|he|she) (?:start|begin|go|travel|leave|fly)\b|"
                         r"\bif (?:it|this|that) ever happens\b|\bfor when (?:he|she|they|we|the baby)\b")
 _HAPPENING = re.compile(r"\b(?:right now|now|at the moment|currently|help me|someone help|hurry|quick\w*|"
                         r"ambulance|911|999|112|000|asap|urgent\w*)\b")
@@ -153,8 +156,8 @@ _IDIOMS = re.compile(r"\bkill(?:ing)? me\b|\bdying (?:to|for|of laughter|laughin
                      r"(?:(?:is|are|'s|looks like it'?s|was|were|seems?|has|just|keeps|kept)\s+)*"
                      r"(?:(?:having|about to have|going to have)\s+(?:a\s+)?(?:heart attack|seizure|stroke|meltdown|"
                      r"breakdown)|(?:slowly |literally )?(?:choking|dying|suffocating|drowning|bleeding|collapsing)|"
-                     r"(?:(?:went|goes|going|gone) into|in) (?:full |total |complete )?(?:cardiac arrest|anaphylactic shock|"
-                     r"shock|a coma))\b|"
+                     r"(?:(?:went|goes|going|gone) into|in) (?:full |total |complete )?"
+                     r"(?:cardiac arrest|anaphylactic shock|shock|a coma))\b|"
                      r"\bdrowning in (?!(?:the|a|an|water|his|her|my|their|our|deep|it)\b)\w+|"
                      r"\b(?:so|too|really|very)\s+(?:spicy|peppery)\b[^.?!]{0,40}?(?:couldn'?t|could not|can'?t|cant|"
                      r"couldnt)\s+breathe\b|"
