@@ -97,7 +97,7 @@ def test_the_shipped_classifier_loads_and_reads_plain_messages():
     from assistant.safety.triage import open_triager
 
     triager = open_triager()
-    assert triager.classifier.grams is not None and triager.classifier.config.layers == 4
+    assert triager.classifier.grams is not None and triager.classifier.config.layers == 3
     stroke = triager.assess("my mum's words are coming out wrong and half her face looks funny")
     assert stroke.urgent and stroke.category == "stroke"
     suicide = triager.assess("honestly everyone would cope fine without me, I've been saving up my pills")

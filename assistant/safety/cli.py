@@ -16,7 +16,7 @@ triage_app = typer.Typer(help="The safety triage: fit its classifier, check a me
 SOURCE = typer.Option(Path("../shared/data"), "--source", help="The raw source data (its literature/ folder).")
 QUESTIONS = typer.Option(3000, "--n", help="Questions to keep.")
 SEED = typer.Option(0, "--seed")
-LAYERS = typer.Option(4, "--layers", help="MiniLM layers read (1..6), their states concatenated.")
+LAYERS = typer.Option(3, "--layers", help="MiniLM layers read (1..6), their states concatenated.")
 CHARS = typer.Option(2 ** 17, "--char-features", help="Hashed character n-gram columns (0: none).")
 C = typer.Option(16.0, "--C", help="Inverse L2 strength.")
 OUT = typer.Option(None, "--out", help="Folder for the model (default bundle/triage).")
