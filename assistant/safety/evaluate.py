@@ -129,8 +129,10 @@ def record_first_sight(figures: dict, batch_file: Path, path: Path = FIRST_SIGHT
                          "a new score on it is a training figure, not a first-sight one")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                             check=False).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                                capture_output=True, text=True, check=False).stdout.strip())
+    # the record file itself does not count: scoring two batches in one run appends to it in between
+    dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 f":(exclude){path.resolve().relative_to(REPO)}" if path.resolve().is_relative_to(REPO)
+                                 else "."], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip())
     row = {"file": str(batch_file.relative_to(REPO)) if batch_file.is_relative_to(REPO) else str(batch_file),
            "file_sha256": digest, "recorded_at": datetime.now(UTC).isoformat(timespec="seconds"),
            "commit": commit + ("+uncommitted" if dirty else ""), **figures}
