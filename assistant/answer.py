@@ -268,6 +268,13 @@ class Assistant:
             return Prepared(question=question, audience=audience, started=started, timings=timings,
                             situation=situation, fixed_text=text, **fields)
 
+        def possible_no_answer(check: Triage, linked: dict) -> Prepared:
+            """The safety net (when to call the emergency number or a crisis line), then that the sources have no
+            answer: what someone who may be describing what happens now gets instead of a fixed fallback."""
+            net = check.message or self.triager.messages.safety_net(check.category, audience)
+            text = net + "\n\n" + self.prompts.message("possible_no_answer", audience)
+            return fixed("possible_no_answer", text, **linked, flags=(*flags, "possible_no_answer"), triage=check)
+
         question = (question or "").strip()
         flags: list[str] = []
         if not question:
@@ -295,16 +302,17 @@ class Assistant:
         if check.tier is Tier.POSSIBLE:
             flags.append(_triage_flag(check))
         # scope is the classifier's health relevance; a follow-up carrying the previous turn's seeds is in scope,
-        # and so is anything that may be urgent
-        in_scope = check.in_scope or bool(carried) or check.tier is Tier.POSSIBLE
+        # and so is anything that may be urgent or may describe something happening now
+        at_risk = check.tier is Tier.POSSIBLE or check.situational
+        in_scope = check.in_scope or bool(carried) or at_risk
         check = replace(check, in_scope=in_scope)
-        unknown = self._unknown_term(question, mentions) if in_scope and check.tier is Tier.NONE else None
+        # an unknown word is answered around, not refused, for someone who may be describing what happens now
+        unknown = self._unknown_term(question, mentions) if in_scope and not at_risk else None
         situation = ("out_of_scope" if not in_scope else "unknown_term" if unknown
                      else "not_covered" if _NOT_COVERED.search(question) else "no_evidence" if not seeds else None)
-        if situation and check.tier is Tier.POSSIBLE and situation != "not_covered":
+        if situation and at_risk and situation != "not_covered":
             # never "out of scope", "unknown word" or "no evidence" for someone describing what is happening now
-            text = check.message + "\n\n" + self.prompts.message("possible_no_answer", audience)
-            return fixed("possible_no_answer", text, **linked, flags=(*flags, "possible_no_answer"), triage=check)
+            return possible_no_answer(check, linked)
         if situation:
             return fixed(situation, self.prompts.message(situation, audience, term=unknown), **linked,
                          flags=(*flags, situation), triage=check)
@@ -316,9 +324,8 @@ class Assistant:
         block = build_evidence(triples, passages, self.config.evidence_tokens, self.generator.count_tokens,
                                self.config.passage_words)
         if not block.items:
-            if check.tier is Tier.POSSIBLE:
-                text = check.message + "\n\n" + self.prompts.message("possible_no_answer", audience)
-                return fixed("possible_no_answer", text, **linked, flags=(*flags, "possible_no_answer"), triage=check)
+            if at_risk:
+                return possible_no_answer(check, linked)
             return fixed("no_evidence", self.prompts.message("no_evidence", audience), **linked,
                          flags=(*flags, "no_evidence"), triage=check)
         if block.dropped:

@@ -61,8 +61,10 @@ class Triage:
     shown before anything else (the emergency message, the safety net, or the note to a message not in English);
     ``matched`` is what triggered it, as written ("crushing chest pain + sweating"), and ``triggers`` names the
     components that raised it ("rules", "findings", "classifier", "context"). ``in_scope`` is False for messages
-    that are not about health; ``language`` is the ISO 639-1 code of a message not in English. ``urgent`` is
-    ``tier is EMERGENCY``."""
+    that are not about health; ``language`` is the ISO 639-1 code of a message not in English. ``situational``
+    (tier ``NONE`` only) says the classifier's reading came near the "may be urgent" bar (``ClassifierConfig.guard``):
+    the message may describe something happening now, so it is never given a fixed fallback ("out of scope",
+    "unknown word", "no evidence"). ``urgent`` is ``tier is EMERGENCY``."""
 
     tier: Tier = Tier.NONE
     category: str | None = None
@@ -71,6 +73,7 @@ class Triage:
     triggers: tuple[str, ...] = ()
     in_scope: bool = True
     language: str | None = None
+    situational: bool = False
     urgent: bool = field(init=False)
 
     def __post_init__(self) -> None:

@@ -46,6 +46,25 @@ def test_something_happening_now_never_gets_a_fixed_fallback(parts, text, possib
     assert "emergency" in answer.text.lower()
 
 
+@pytest.mark.parametrize("text", [
+    "my grandad feels horrible and muddled xnow",  # no evidence
+    "the zorblatine I took is making me dizzy xnow",  # an unknown word
+    "everything is spinning and I feel odd xnow xoff",  # read as non-health too
+])
+def test_a_reading_just_short_of_possible_still_gets_no_fixed_fallback(parts, text):
+    # a "possible" bar no reading reaches; the keyword puts P(now) over the guard
+    answer = assistant(parts, possible=1.01, guard=0.35).answer(text)
+    assert answer.triage.tier is Tier.NONE and answer.triage.situational
+    assert not FALLBACKS & set(answer.flags)
+    assert "emergency" in answer.text.lower() or answer.evidence  # the safety net, or an answer from the sources
+
+
+def test_well_under_the_guard_the_fixed_fallbacks_stay(parts):
+    answer = assistant(parts).answer("does zorblatine help headaches?")
+    assert answer.triage.tier is Tier.NONE and not answer.triage.situational
+    assert "unknown_term" in answer.flags
+
+
 def test_a_possible_tier_with_evidence_answers_after_the_safety_net(parts):
     answer = assistant(parts).answer("metformin is giving me nausea today xnow")
     assert answer.triage.tier is Tier.POSSIBLE and answer.evidence

@@ -59,7 +59,9 @@ class ClassifierArtefactError(KGError):
 class ClassifierConfig:
     """How the classifier is fitted and read. Thresholds act on a ``Reading``: emergency when P(emergency) >=
     ``emergency``; "may be urgent" when P(emergency) + P(now) >= ``possible``; health when relevance >= ``scope``.
-    ``char_features`` 0 leaves the character n-grams out."""
+    Below ``possible`` but at or above ``guard`` the message is ``situational``: not flagged, but never given a
+    fixed fallback (set by hand, not by cross-validation: a margin under ``possible`` so that a reading just
+    short of it does not end in "unknown word"). ``char_features`` 0 leaves the character n-grams out."""
 
     layers: int = 3
     max_tokens: int = 128  # the encoder reads at most this many word pieces of a segment
@@ -71,6 +73,7 @@ class ClassifierConfig:
     emergency: float = 0.5
     possible: float = 0.5
     scope: float = 0.5
+    guard: float = 0.35
 
 
 @dataclass(frozen=True)

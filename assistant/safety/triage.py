@@ -26,7 +26,10 @@ Which tier wins when they disagree (tested in ``tests/test_safety.py``):
    emergency (P(emergency) + P(now) >= its threshold): a safety net for the closest category (when to call the
    emergency number or a crisis line) is shown first, then what the sources say; the fixed "out of scope",
    "unknown term" and "no evidence" replies are never given.
-4. **None** otherwise. Health relevance (1 - P(non_health)) decides the scope, not a word list.
+4. **None** otherwise. Health relevance (1 - P(non_health)) decides the scope, not a word list. A reading near
+   the "possible" bar (P(emergency) + P(now) >= ``guard``, below it) makes the verdict ``situational``: nothing is
+   shown first, but the fixed fallbacks are still never given (an unknown word is answered around; no evidence
+   gets the safety net): a margin, so that a reading just short of the bar cannot end in "unknown word".
 """
 
 from __future__ import annotations
@@ -143,7 +146,7 @@ class Triager:
             return Triage(Tier.POSSIBLE, category, self.messages.safety_net(category, audience),
                           f"classifier now {reading.now:.2f}, emergency {reading.emergency:.2f}", ("classifier",),
                           True, None)
-        return Triage(Tier.NONE, in_scope=in_scope)
+        return Triage(Tier.NONE, in_scope=in_scope, situational=reading.emergency + reading.now >= thresholds.guard)
 
 
 
