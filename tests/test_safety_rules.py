@@ -78,6 +78,12 @@ URGENT = [  # (message, category): lay, typo, third-person and clinician phrasin
     ("my son has sepsis and is getting worse, his hands are mottled", "sepsis"),
     ("I'm on sertraline and having suicidal thoughts since the dose went up", "suicide"),
     ("the rash doesn't fade under a glass, is that normal after a cold?", "sepsis"),
+    # a button battery or magnets swallowed, however described and in either order; a fever under 3 months
+    ("my grandson swallowed one of those tiny silver round batteries from a birthday card, he seems fine", "overdose"),
+    ("the battery cover on the remote is open and one is gone, I think she swallowed it", "overdose"),
+    ("he swallowed a couple of the magnetic balls from his sister's fidget toy", "overdose"),
+    ("my baby is 4 weeks old and her temperature is 38.1, she is feeding ok", "sepsis"),
+    ("she's a newborn and feels really hot", "sepsis"),
 ]
 
 NOT_URGENT = [
@@ -131,6 +137,13 @@ NOT_URGENT = [
     "I want to learn CPR before the baby arrives, what if she stops breathing in her sleep?",
     "in DKA do we stop the metformin?",
     "the economy is in total cardiac arrest",
+    # a gym workout named after the chest; choking as losing nerve in competitions; a company in "cardiac arrest";
+    # a class of patients by age range; a fever past three months
+    "tight chest workout today, the flyes were brutal",
+    "our goalkeeper keeps choking in big games, any tips on nerves?",
+    "my startup is basically in cardiac arrest after the funding fell through",
+    "in febrile infants 29-60 days old, which labs are recommended?",
+    "my 5 month old has a temperature of 38.2, can I give calpol?",
 ]
 
 

@@ -63,7 +63,9 @@ AMOUNT = _any(r"[5-9]|\d\d+|five|six|seven|eight|nine|ten|twenty|thirty|forty|fi
 CHEST_SYMPTOM = _any(
     rf"\b{CHEST}\s+(?:is\s+|feels?\s+|was\s+)?(?:really\s+|very\s+|so\s+|super\s+)?{CHEST_FEEL}\b",
     rf"\b{CHEST_FEEL}\s+(?:in|on|across|around)\s+{WHO}\s+{CHEST}\b",
-    rf"\b(?:tight|heavy|crushing|painful|squeezing)\s+{CHEST}\b",
+    # "a heavy chest day" at the gym is a workout, not a symptom
+    rf"\b(?:tight|heavy|crushing|painful|squeezing)\s+{CHEST}\b(?!\s+(?:days?|workouts?|sessions?|press\w*|fl(?:y|ies)|"
+    r"exercises?|routines?|muscles?|training))",
     rf"\b(?:clutching|holding|grabbing|gripping)\s+(?:at\s+)?{WHO}\s+{CHEST}\b",
     rf"\b(?:elephant|weight|someone)\s+{W}{{0,2}}on\s+{WHO}\s+{CHEST}\b",
     rf"\b(?:substernal|retrosternal|central|precordial)\s+{CHEST}?\s*{CHEST_FEEL}",
@@ -239,6 +241,11 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           benign=r"\b(?:a bit of|a little|a sip of|a drop of|a lick of|a taste of|a dab of|"
                  r"a small amount of)\s+(?:\w+\s+)?"
                  r"(?:mouthwash|toothpaste|hand (?:gel|saniti[sz]er)|washing[- ]?up liquid|dish soap|soap|shampoo)"),
+    # a button battery or magnets swallowed, however the object is described ("one of those small flat round
+    # batteries from the kitchen scales") and in either order ("the remote's battery is missing, I think he
+    # swallowed it"): urgent even when the child seems well
+    _flag("overdose", r"\b(?:swallow\w*|ingest\w*|ate|eaten|chew\w*|gulp\w*)\s+(?:[\w'-]+\s+){0,7}?"
+          r"(?:batter(?:y|ies)|magnet\w*)\b|\b(?:batter(?:y|ies)|magnet\w*)\b[^?!]{0,120}?\b(?:swallow\w*|ingest\w*)"),
     # pregnancy: heavy bleeding, severe abdominal pain, pre-eclampsia signs or no fetal movement while pregnant.
     _flag("pregnancy", rf"\b(?:heavy|heavily|lots of|a lot of|gushing|soaking|soaked)\s+{W}{{0,3}}?(?:bleed\w*|"
           rf"blood|pads?)|\bbleed\w*\s+(?:heavily|a lot|badly)|\b{STRONG}\s+{W}{{0,6}}?{BELLY}|\b(?:really|very) bad"
@@ -262,6 +269,15 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           r"\bfloppy|\bbreathing (?:really |very )?fast|\brapid breathing|\bmottled|\bfeel(?:s|ing)? like (?:i'?m|i am|"
           r"he'?s|she'?s) (?:going to |gonna )?di(?:e|ing)|\bbp\s*(?:of\s*)?[4-8]\d\s*/|\bhypotens\w*",
           needs=rf"\b{FEVER}"),
+    # a fever in a baby under 3 months (NICE: red at 38 C or above), the age said anywhere in the conversation (an
+    # age range, "infants 8-21 days old", is a class of patients, not a baby)
+    _flag("sepsis", rf"\b{FEVER}|\b(?:feels?|felt|feeling|is|was|seems?)\s+(?:really\s+|very\s+|so\s+)?hot\b|"
+          r"\bhot to (?:the )?touch|\b(?:3[89]|4[01])(?:\.\d)?\s*(?:°\s*c?|degrees|c\b)|\b(?:3[89]|4[01])\.\d\b|"
+          r"\b(?:100\.[4-9]|10[1-6](?:\.\d)?)\s*(?:°\s*f?|degrees|f\b)",
+          needs=r"\b(?<![\d][-–])(?:newborn|new-born|neonates?|(?:[1-9]|[1-8]\d|one|two|three|four|five|six|seven|eight|nine|ten)"
+          r"[- ]?(?:days?|d)[- ]old|(?:[1-9]|1[0-2]|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)"
+          r"[- ]?(?:weeks?|wks?)[- ]old|(?:[12]|one|two|a)[- ]?months?[- ]old|born\s+(?:\w+\s+){0,2}?(?:days?|"
+          r"weeks?|a week|a month) ago)\b"),
     # unconsciousness/seizure: unresponsive, can't wake, collapsed; a seizure over 5 minutes, not stopping,
     # happening now, or a first seizure.
     _flag("unconscious", UNRESPONSIVE + rf"|\b{SEIZURE}\s+{W}{{0,4}}?(?:for|over|more than|>|longer than)\s*"
