@@ -84,6 +84,16 @@ URGENT = [  # (message, category): lay, typo, third-person and clinician phrasin
     ("he swallowed a couple of the magnetic balls from his sister's fidget toy", "overdose"),
     ("my baby is 4 weeks old and her temperature is 38.1, she is feeding ok", "sepsis"),
     ("she's a newborn and feels really hot", "sepsis"),
+    # a skull-base fracture's signs after a knock; coughing blood in quantity however said; unresponsive to a voice
+    ("ran into the garage door frame last night and now clear liquid keeps dripping out of my nose", "head_injury"),
+    ("he hit his head on the kerb and there's bruising behind both ears now, he's sleepy", "head_injury"),
+    ("coughing blood since this morning, maybe two tablespoons each time", "bleeding"),
+    ("my wife is not responding to me or to her name, she's breathing", "unconscious"),
+    ("black tarry stools and dizzy even though I'm on iron tablets", "bleeding"),
+    # the writer's own suicidality is never cleared by a management or practice phrase in the same sentence
+    ("I am feeling suicidal, do you talk to people like me?", "suicide"),
+    ("Im suicidal, how do I talk to my mum about it?", "suicide"),
+    ("I've been having suicidal thoughts, what dose of sertraline is usual?", "suicide"),
 ]
 
 NOT_URGENT = [
@@ -144,6 +154,15 @@ NOT_URGENT = [
     "my startup is basically in cardiac arrest after the funding fell through",
     "in febrile infants 29-60 days old, which labs are recommended?",
     "my 5 month old has a temperature of 38.2, can I give calpol?",
+    # treatment failure is not unresponsiveness; management questions with any practice verb or line of treatment;
+    # iron explaining black stools; "nearly had a heart attack", "hit by a bus" and passing out asleep as figures
+    "Bronchiolitis not responding to nebulised saline: do you escalate to high flow?",
+    "Anaphylaxis refractory to two IM doses: second-line options and the infusion rate?",
+    "Meningitis in a 70-year-old: do you cover listeria empirically?",
+    "started ferrous sulphate on Monday and my poo has gone black, is that expected?",
+    "almost had a heart attack when I saw the parking fine",
+    "feel like I've been run over by a truck after that spin class, normal?",
+    "I was practically comatose in bed all Sunday after the wedding",
 ]
 
 

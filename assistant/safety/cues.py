@@ -21,6 +21,8 @@ A finding (a span a rule matched) does not count when one of these cues applies 
 * resolution, anywhere in the message: "gone now", "went away", "feel fine now", "pain-free", unless an ongoing
   cue ("still", "again", "right now", "getting worse") is present, and never for the ``PERSISTENT`` categories
   (symptoms of a stroke that went away may be a TIA; harm from a poison can come hours later);
+* for rules with a ``cause`` pattern: that cause named anywhere in the finding's sentence ("started ferrous
+  fumarate and now has black stools");
 * for rules with a ``benign`` pattern: a mild qualifier ("a bit", "slight", "mild") just before it, or a benign
   cause in its clause ("from a cold", "after the gym", "heartburn", a period).
 
@@ -94,7 +96,10 @@ _TOPIC = re.compile(r"\b(?:signs? of|symptoms? of|warning signs?|causes?|mean|me
 _MANAGEMENT = re.compile(r"\b(?:how often|at what (?:point|\w+ level|level|temperature|dose)|do you add|when to add|"
                          r"when (?:should|do|would) (?:we|you|i)|should we|do (?:you|we) (?:use|"
                          r"give|start|continue|stop|hold|withhold|omit|restart|repeat|treat|manage|add|titrate|switch|"
-                         r"keep|check|need)|criteria|algorithm|prophylaxis|reversal|bundle|rewarming|"
+                         r"keep|check|need)|(?:first|second|third)[- ]line|formula|how long before|"
+                         r"(?:best|right|safest|good) way to (?:ask|talk|speak|raise|approach|bring (?:it )?up|screen|"
+                         r"assess)|ask(?:ing)? (?:a|the|my|our) (?:patients?|clients?|service users?|person|teen\w*|"
+                         r"students?|pupils?) (?:\w+ )?about|criteria|algorithm|prophylaxis|reversal|bundle|rewarming|"
                          r"refresher|journal club|trials?|rcts?|guidance|guidelines?|dosing|dose of|doses? for|"
                          r"how long "
                          r"(?:should|do) (?:we|you)|observ\w*|follow-?up|pathways?|tryptase|"
@@ -104,6 +109,14 @@ _MANAGEMENT = re.compile(r"\b(?:how often|at what (?:point|\w+ level|level|tempe
                          r"screening|identifying|sensitivity|compare[sd]?|components|sepsis six|what (?:is|are)|"
                          r"how (?:would|do|will|can|could) (?:i|you|we|one) (?:know|tell|spot)|how (?:do|can|should|"
                          r"would) (?:i|we) (?:talk|speak|bring (?:it )?up|raise|approach))\b")
+#: any practice verb after "do you/we" ("do you escalate", "how do you adjust"); not for suicide
+_PRACTICE = re.compile(r"\bdo (?:you|we) (?!(?:think|reckon|believe|know|see|mean|feel|suppose|guess|hear|understand|"
+                       r"agree|want|have|care|mind|like|love|help|talk|listen)\b)[a-z]+")
+#: the writer saying they are in that state ("I'm suicidal", "I've been having suicidal thoughts"), right before
+#: the finding: then no management phrase in the sentence clears suicide
+_SELF_STATE = re.compile(r"\b(?:i'?m|im|i am|i feel|i'?m feeling|feeling|i'?ve been|ive been|i have been|been|i get|"
+                         r"i have|i'?ve got|having|i keep having|my)\s+(?:so |really |very |quite |a bit |kind of |"
+                         r"kinda |pretty |extremely |seriously |actively |passively |a lot of |lots of |some )?$")
 #: a named condition as a property or a service ("the suicidality warning", "sepsis screening tool"), right after it
 _PROPERTY_AFTER = re.compile(r"^\s*(?:warnings?|black[- ]box|label\w*|alerts?|screen\w*|scores?|tools?|bundles?|"
                              r"protocols?|pathways?|awareness|training|statistics|rates?)\b")
@@ -164,6 +177,13 @@ _IDIOMS = re.compile(r"\bkill(?:ing)? me\b|\bdying (?:to|for|of laughter|laughin
                      r"(?:(?:went|goes|going|gone) into|in) (?:full |total |complete )?"
                      r"(?:cardiac arrest|anaphylactic shock|shock|a coma))\b|"
                      r"\bdrowning in (?!(?:the|a|an|water|his|her|my|their|our|deep|it)\b)\w+|"
+                     r"\b(?:nearly|almost) had (?:a )?(?:heart attack|cardiac arrest|coronary|stroke|seizure)\b|"
+                     r"\b(?:feel\w*|felt)\s+like\s+(?:i'?ve|i have|i'?d|i had|he'?s|she'?s|they'?ve|i)?\s*"
+                     r"(?:been\s+|got\s+)?"
+                     r"(?:hit|run over|flattened|knocked down|mown down) by an?\s+(?:bus|truck|train|lorry|steamroller|"
+                     r"tank|tractor)\b|\blike an? (?:bus|truck|train|lorry) (?:hit|ran over) me\b|"
+                     r"\b(?:basically|practically|virtually|pretty much)\s+(?:unconscious|comatose|dead|in a coma)\s+"
+                     r"(?:on|in)\s+(?:the\s+|my\s+)?(?:sofa|couch|bed|settee)\s+(?:for|all)\b|"
                      r"\b(?:so|too|really|very)\s+(?:spicy|peppery)\b[^.?!]{0,40}?(?:couldn'?t|could not|can'?t|cant|"
                      r"couldnt)\s+breathe\b|"
                      r"\b(?:overdos(?:ed|ing)|od'?d|od'?ing) on (?:chocolate|"
@@ -225,17 +245,17 @@ class Scan:
         return cls(raw, text, starts, resolved, preparing)
 
     def find(self, pattern: re.Pattern[str], category: str, benign: re.Pattern[str] | None,
-             named: bool = False) -> re.Match[str] | None:
+             named: bool = False, cause: re.Pattern[str] | None = None) -> re.Match[str] | None:
         """The first match of ``pattern`` that no cue clears (at most ``MAX_FINDINGS`` matches are checked)."""
         for n, match in enumerate(pattern.finditer(self.text)):
             if n == MAX_FINDINGS:
                 break
-            if not self.cleared(match.start(), match.end(), category, benign, named):
+            if not self.cleared(match.start(), match.end(), category, benign, named, cause):
                 return match
         return None
 
     def cleared(self, start: int, end: int, category: str, benign: re.Pattern[str] | None = None,
-                named: bool = False) -> bool:
+                named: bool = False, cause: re.Pattern[str] | None = None) -> bool:
         """Whether a cue clears the finding at ``text[start:end]`` for ``category`` (the module docstring's list);
         ``named``: the finding names a condition, which a management or teaching question about it also clears."""
         i = bisect.bisect_right(self.sentence_starts, start) - 1
@@ -255,13 +275,17 @@ class Scan:
             return True
         if self._informational(i, s0, s1, strict=category == "suicide"):
             return True
-        if named and (_MANAGEMENT.search(self.text[s0:min(s1, s0 + CONTEXT_CHARS * 5)])
-                      or _PROPERTY_AFTER.match(after) or _AFTERMATH_BEFORE.search(before)):
+        sentence = self.text[s0:min(s1, s0 + CONTEXT_CHARS * 5)]
+        managing = _MANAGEMENT.search(sentence) or category != "suicide" and _PRACTICE.search(sentence)
+        if named and (category != "suicide" or not _SELF_STATE.search(clause_before)) and (
+                managing or _PROPERTY_AFTER.match(after) or _AFTERMATH_BEFORE.search(before)):
             return True
         if category != "suicide" and (self.preparing or _GENERIC_PERSON.search(clause_before) and
                                       _QUESTION_START.match(self.text[s0:start])):
             return True
         if self.resolved and category not in PERSISTENT:
+            return True
+        if cause is not None and cause.search(self.text[s0:s1]):
             return True
         if benign is None:
             return False

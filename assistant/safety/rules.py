@@ -101,8 +101,10 @@ NOW_HAVING = r"(?:having|(?:'s|is|am|i'm) having|just had|(?:think|worried|scare
              rf"{W}{{0,3}}?(?:had|has had|is having|having))\s+(?:a\s+)?"
 UNRESPONSIVE = _any(
     r"\bunresponsive\b|\bunconscious\b|\bunrousable\b|\bcollapsed\b", r"\bgcs\s*(?:of\s*)?(?:[3-9]|1[0-2])\b",
+    # "not responding to salbutamol" is a treatment failing, not a person unresponsive ("not responding to me" is)
     rf"\b(?:{NOT}|no longer|stopped)\s+(?:responding|responsive|respond|waking(?: up)?|wake(?: up)?|coming round|"
-    r"coming to)\b",
+    r"coming to)\b(?!\s+to\s+(?!(?:me|us|him|her|them|you|voices?|pain|touch|sounds?|noise|his name|her name|"
+    r"their name|anything|anyone|anybody|commands|stimul\w*|shaking|calls?|questions|verbal\w*)\b))",
     rf"\b{CANT}\s+(?:wake|rouse)\s+(?:him|her|them|my|his|\w+)\b",
 )
 SEIZURE = r"(?:seizure|seizing|fitting|fit|convuls\w*)"
@@ -129,6 +131,9 @@ HEAD_HIT = _any(
     rf"\b(?:hit|banged|bumped|bashed|smacked|knocked|struck|whacked|cracked|hurt|injured)\s+{W}{{0,2}}?"
     r"(?:head|skull)\b", r"\bhead\s+(?:injury|trauma|strike|knock|bang|wound)", r"\bconcuss\w*",
     rf"\bfell\s+{W}{{0,4}}?(?:on|onto)\s+(?:his|her|my|their|the back of)\s+head",
+    r"\b(?:walked|ran|bumped|banged|smacked|went|crashed)\s+(?:straight\s+|right\s+|head-?first\s+)?into\s+"
+    r"(?:a|an|the|my|his|her|their|our|\w+'s)\s+(?:[\w'-]+\s+){0,2}?(?:beam|door\w*|wall|post|pole|lamp-?post|shelf|"
+    r"cupboard|cabinet|frame|girder|sign|branch|windscreen|windshield)",
 )
 HEAD_RED = _any(rf"\b(?:vomit\w*|throw\w* up|threw up|thrown up|been sick|puk\w*|confus\w*|{DROWSY}|sleepy)",
                 r"\b(?:knocked out|passed out|blacked out|lost consciousness|seiz\w*|fitting|slurr\w*|clear fluid)",
@@ -136,7 +141,15 @@ HEAD_RED = _any(rf"\b(?:vomit\w*|throw\w* up|threw up|thrown up|been sick|puk\w*
                 r"\bpupils?\s+(?:are\s+|is\s+|look\s+)?(?:different|unequal|uneven|not the same)|"
                 r"\bone pupil\s+(?:is\s+)?"
                 r"(?:bigger|larger|smaller|wider|dilated)",
-                r"\bblood thinners?", UNRESPONSIVE)
+                r"\bblood thinners?", UNRESPONSIVE,
+                # a skull-base fracture: clear or salty fluid from the nose or ears, bruising round the eyes
+                r"\b(?:clear|watery|salty)\s+(?:[\w'-]+\s+){0,3}?(?:fluid|liquid|stuff|discharge|water|drip\w*)\s+"
+                r"(?:[\w'-]+\s+){0,4}?(?:from|out of)\s+(?:[\w'-]+\s+){0,2}?(?:nose|nostrils?|ears?)\b",
+                r"\b(?:nose|ears?)\s+(?:is\s+|are\s+|keeps?\s+)?(?:dripping|leaking|running|draining)\s+"
+                r"(?:something\s+)?(?:clear|watery)",
+                r"\b(?:eyes|both eyes)\s+(?:look\s+|are\s+|went\s+)?(?:bruised|black)|\bbruis\w*\s+(?:round|around|"
+                r"under|behind)\s+(?:both|my|his|her|their|the)\s+(?:eyes|ears?)|\bpanda eyes|\braccoon eyes|"
+                r"\bbattle'?s sign")
 # Benign causes that clear a bare symptom (with a mild qualifier: see _MILD).
 MUSCULAR = (r"\b(?:from|with)\s+(?:a|the|my|this)?\s*(?:cold|cough\w*|flu|workout|gym|exercise|running|lifting|"
             r"weights)\b|\bafter\s+(?:the\s+|a\s+|my\s+)?(?:gym|workout|exercise|running|a run|lifting|sport|"
@@ -151,19 +164,21 @@ MENSTRUAL = r"\bperiods?\b|\bmenstru\w*"
 @dataclass(frozen=True)
 class RedFlag:
     """One rule: ``pattern`` found and not cleared by a cue, and (if set) ``needs`` found and not cleared anywhere
-    in the message. ``benign``: causes that, like a mild qualifier just before it, clear a bare symptom."""
+    in the message. ``benign``: causes that, like a mild qualifier just before it, clear a bare symptom in its
+    clause; ``cause``: a cause that explains the finding when named anywhere in its sentence."""
 
     category: str
     pattern: re.Pattern[str]
     needs: re.Pattern[str] | None = None
     benign: re.Pattern[str] | None = None
     named: bool = False  # the pattern names a condition ("anaphylaxis", "DKA"): a management question clears it
+    cause: re.Pattern[str] | None = None
 
 
 def _flag(category: str, pattern: str, needs: str | None = None, benign: str | None = None,
-          named: bool = False) -> RedFlag:
+          named: bool = False, cause: str | None = None) -> RedFlag:
     return RedFlag(category, re.compile(pattern), re.compile(needs) if needs else None,
-                   re.compile(benign) if benign else None, named)
+                   re.compile(benign) if benign else None, named, re.compile(cause) if cause else None)
 
 
 # Category order is priority: the first category with a finding names the red flag.
@@ -300,9 +315,15 @@ RED_FLAGS: tuple[RedFlag, ...] = (
     _flag("bleeding", rf"\b(?:bleed\w*|blood)\s+{W}{{0,3}}?{NOT}\s+(?:stop\w*|slow\w*)|\b{CANT}\s+stop\s+(?:the\s+)?"
           rf"(?:bleed\w*|blood)|\b{NOT}\s+stop\w*\s+bleed\w*|\bblood\s+(?:is\s+)?(?:spurting|pumping|pouring|gushing|"
           r"squirting)|\b(?:spurting|pouring|gushing|pumping)\s+(?:out\s+)?blood|\b(?:vomit\w*|throw\w*\s+up|threw\s+"
-          r"up|puk\w*)\s+(?:up\s+)?blood|\b(?:haematemes|hematemes|melaena|melena)\w*|\bblack (?:poo|stool|tarry)\w*|"
+          r"up|puk\w*)\s+(?:up\s+)?blood|\b(?:haematemes|hematemes|melaena|melena)\w*|\bblack,?\s+tarry|\btarry\s+"
+          r"(?:poo|stool|motion)\w*|"
           r"\b(?:cough\w*|spit\w*)\s+(?:up\s+)?(?:lots of|a lot of|loads of|large amounts of|mouthfuls of|cups? of)\s+"
-          r"blood"),
+          r"blood|\bcough\w*\s+(?:up\s+)?(?:[\w'-]+\s+){0,2}?blood\b[^.?!]{0,60}?\b(?:cups?|mouthfuls?|lots|a lot|"
+          r"loads|tablespoons?|spoonfuls?|not (?:a )?little|clots?|handfuls?|a glass|pints?)\b|\b(?:cups?|mouthfuls?|"
+          r"tablespoons?|spoonfuls?|handfuls?|glass)\s+of\s+blood\b[^.?!]{0,40}?\bcough\w*"),
+    # black stools (not tarry) that iron or bismuth explain are not melaena
+    _flag("bleeding", r"\bblack\s+(?:poo|poop|stool|motion)\w*",
+          cause=r"\b(?:iron|ferrous|ferric|bismuth|pepto|liquorice|licorice|blueberr\w*|activated charcoal)\b"),
     _flag("bleeding", r"\b(?:heavy|heavily|severe|profuse\w*|uncontroll\w*|massive|major|large)\s+(?:[\w'-]+\s+)?"
           r"(?:bleed\w*|haemorrhage|hemorrhage|blood loss)|\bbleed\w*\s+(?:heavily|profusely|everywhere)",
           benign=MENSTRUAL, named=True),
@@ -358,7 +379,7 @@ def red_flags(text: str, context: Sequence[str] = ()) -> list[RuleHit]:
     for flag in RED_FLAGS:
         if flag.category in hits:
             continue
-        hit = scan.find(flag.pattern, flag.category, flag.benign, flag.named)
+        hit = scan.find(flag.pattern, flag.category, flag.benign, flag.named, flag.cause)
         if hit is None:
             continue
         matched = scan.raw[hit.start():hit.end()].strip()
