@@ -42,9 +42,9 @@ def src() -> SourceDir:
 def fake_triager():
     """A triage stage on the fake embedder: the real rules, and a logistic regression fitted on 59 committed
     fixture messages (``fixtures/triage_messages.jsonl``: health questions, situations happening now, emergencies,
-    non-health messages) over hashed n-gram features, with thresholds so high that only the rules raise an
-    emergency or a "may be urgent" tier: hashed n-grams read scope, not urgency. For pipeline tests; the shipped
-    classifier is tested in ``test_safety.py``."""
+    non-health messages) over hashed n-gram features, with thresholds (and the fallback guard) so high that only the
+    rules raise an emergency or a "may be urgent" tier: hashed n-grams read scope, not urgency. For pipeline tests;
+    the shipped classifier is tested in ``test_safety.py``."""
     from assistant.embedding import FakeEmbedder
     from assistant.safety.classifier import ClassifierConfig, TriageClassifier
     from assistant.safety.language import LanguageCheck
@@ -56,5 +56,5 @@ def fake_triager():
     embedder = FakeEmbedder(256)
     model = TriageClassifier.fit(embedder.encode([classifier_text(m) for m in messages]),
                                  [label_of(m) for m in messages],
-                                 ClassifierConfig(C=10.0, emergency=0.99, possible=0.99, char_features=0))
+                                 ClassifierConfig(C=10.0, emergency=0.99, possible=0.99, guard=0.99, char_features=0))
     return Triager(SafetyMessages.load("default"), model, embedder.encode, language=LanguageCheck())
