@@ -7,15 +7,23 @@ citation-checked ``Answer.text`` and adds the evidence (``render_evidence``) und
 Everything shown that the app did not write itself (the question, the answer, entity names, source titles) is
 escaped by ``md_escape`` before it reaches the Markdown renderer, so a message such as ``<img onerror=…>`` or
 ``[click](http://…)`` is shown as typed, never as markup. Run it with ``python -m assistant.app``.
+
+Nothing a person typed is logged, kept or offered for upload unless the operator opts in (``MEDKG_LOG_QUESTIONS=1``):
+a failed question is logged by its request id and error type (``log_failure``), Gradio's own errors, whose
+messages quote a request's values, are replaced by ones that do not (``ChatPage``), and Gradio's run history
+(``/gradio_api/runs``, which keeps runs in the browser and offers to upload them to a Hugging Face bucket) is off.
 """
 
 from __future__ import annotations
 
 import html
 import logging
+import os
 import re
+import traceback
+import uuid
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import gradio as gr
@@ -41,6 +49,8 @@ EVIDENCE_TITLE = "Evidence and checks"
 #: characters Markdown reads as syntax; '<', '>' and '&' become HTML entities instead (see ``md_escape``)
 _MARKDOWN_SYNTAX = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:=$])")
 _URL_SAFE = "/:?#@!$&'*+,;=%~-._"  # kept as is in a link target; anything else (spaces, ( ) [ ] < >) is %-encoded
+#: set to 1 (or true, yes) to let question text (and the messages of errors, which may quote it) into the logs
+LOG_QUESTIONS_ENV = "MEDKG_LOG_QUESTIONS"
 
 
 class ChatAssistant(Protocol):
@@ -144,18 +154,47 @@ def _evidence_summary(answer: Answer) -> str:
     return " · ".join(f"{n} {one if n == 1 else many}" for n, one, many in counts if n) or "nothing cited"
 
 
+# --- logging without the question -----------------------------------------------------------------------------
+
+def log_questions_enabled() -> bool:
+    """Whether the operator let question text into the logs (``MEDKG_LOG_QUESTIONS=1``); off by default."""
+    return os.environ.get(LOG_QUESTIONS_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def new_request_id() -> str:
+    """A short random id that ties a log line to what the person was shown, e.g. ``"3f9c2a1b"``."""
+    return uuid.uuid4().hex[:8]
+
+
+def log_failure(request_id: str, question: str, error: Exception, *, expected: bool, log_questions: bool) -> None:
+    """Log a question that could not be answered: a WARNING for an ``expected`` failure (a ``KGError``), an ERROR
+    with the stack otherwise. By default the line names the request id, the error's type and, when unexpected, the
+    stack as files, lines and code, never the question nor the error's message, which may quote it
+    (``UnknownEntityError`` does). With ``log_questions`` the question and the whole error are logged."""
+    level = logging.WARNING if expected else logging.ERROR
+    kind = type(error).__name__
+    if log_questions:
+        log.log(level, "request %s: could not answer %r: %s: %s", request_id, question, kind, error,
+                exc_info=None if expected else error)
+        return
+    stack = "" if expected else "\n" + "".join(traceback.format_tb(error.__traceback__)).rstrip()
+    log.log(level, "request %s: could not answer: %s (question and message not logged; %s=1 logs them)%s",
+            request_id, kind, LOG_QUESTIONS_ENV, stack)
+
+
 # --- the streaming handler ------------------------------------------------------------------------------------
 
 #: over the text as it is generated: the checks that follow may remove sentences of it
 DRAFT = "*Draft, being checked against the evidence…*\n\n"
 
 
-def stream_reply(assistant: ChatAssistant, question: str, chat: list, answers: list[Answer],
-                 audience: str) -> Iterator[tuple[list, list[Answer]]]:
+def stream_reply(assistant: ChatAssistant, question: str, chat: list, answers: list[Answer], audience: str, *,
+                 request_id: str = "-", log_questions: bool = False) -> Iterator[tuple[list, list[Answer]]]:
     """Yield ``(chat messages, answers)`` as the answer streams: first the growing generated text, marked as a draft
     being checked (``DRAFT``: the checks may remove sentences of it), then the final checked ``Answer.text`` in its
     place, followed by its evidence as a collapsible message. ``answers``
-    (the session's earlier ``Answer``s) is passed to ``stream`` as history and extended by the new one."""
+    (the session's earlier ``Answer``s) is passed to ``stream`` as history and extended by the new one.
+    An expected failure (``KGError``) is shown in the chat and logged by ``log_failure`` under ``request_id``."""
     question = question.strip()
     if not question:
         yield chat, answers
@@ -171,8 +210,8 @@ def stream_reply(assistant: ChatAssistant, question: str, chat: list, answers: l
             streamed += piece
             yield [*asked, {"role": "assistant", "content": DRAFT + md_escape(streamed) + "▌"}], answers
     except KGError as error:  # an expected failure (a missing artefact, ...): say so in the chat, keep the session
-        log.warning("could not answer %r: %s", question, error)
-        failure = f"⚠️ The assistant could not answer: {md_escape(str(error))}"
+        log_failure(request_id, question, error, expected=True, log_questions=log_questions)
+        failure = f"⚠️ The assistant could not answer: {md_escape(str(error))} (request {md_escape(request_id)})"
         yield [*asked, {"role": "assistant", "content": failure}], answers
         return
     if final is None:
@@ -183,6 +222,46 @@ def stream_reply(assistant: ChatAssistant, question: str, chat: list, answers: l
         chat.append({"role": "assistant", "content": evidence,
                      "metadata": {"title": EVIDENCE_TITLE, "log": _evidence_summary(final)}})
     yield chat, [*answers, final]
+
+
+# --- the page's privacy ---------------------------------------------------------------------------------------
+
+class ChatPage(gr.Blocks):
+    """``gr.Blocks`` that keeps what a person typed out of Gradio's logs and run history.
+
+    Gradio prints the exception of a failed request on stderr (``traceback.print_exc`` in ``queueing.py`` and
+    ``routes.py``), and its own messages quote the request's values: ``Blocks.validate_inputs`` lists the inputs
+    received when there are too few, ``Blocks._format_processing_error`` and pydantic's validation errors show the
+    value a component could not read or write. Unless ``log_questions``, such an error is logged here by the
+    handler's name, the counts and the error's type, and replaced by a ``gr.Error`` that Gradio shows but does not
+    print. ``launch`` turns Gradio's run history off unless asked for by name: it would keep each run in the browser,
+    offer to upload runs to a Hugging Face bucket, and serve them at ``/gradio_api/runs``."""
+
+    def __init__(self, *args: Any, log_questions: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.log_questions = log_questions
+
+    def launch(self, *args: Any, run_history: bool = False, **kwargs: Any) -> Any:
+        return super().launch(*args, run_history=run_history, **kwargs)
+
+    async def preprocess_data(self, block_fn: Any, inputs: list[Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().preprocess_data(block_fn, inputs, *args, **kwargs)
+        except Exception as error:
+            if self.log_questions:
+                raise
+            log.warning("%s: refused a request's inputs (%d given, %d expected): %s", block_fn.name, len(inputs),
+                        len(block_fn.inputs), type(error).__name__)
+            raise gr.Error("The request's inputs could not be read.", print_exception=False) from error
+
+    async def postprocess_data(self, block_fn: Any, predictions: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().postprocess_data(block_fn, predictions, *args, **kwargs)
+        except Exception as error:
+            if self.log_questions:
+                raise
+            log.error("%s: could not show its outputs: %s", block_fn.name, type(error).__name__)
+            raise gr.Error("The reply could not be shown.", print_exception=False) from error
 
 
 # --- layout ---------------------------------------------------------------------------------------------------
@@ -200,13 +279,23 @@ def _clear() -> tuple[list, list[Answer]]:
     return [], []
 
 
-def build_app(assistant: ChatAssistant) -> gr.Blocks:
-    """The chat page around ``assistant``; nothing is launched."""
+def build_app(assistant: ChatAssistant, *, log_questions: bool | None = None) -> ChatPage:
+    """The chat page around ``assistant``; nothing is launched. ``log_questions`` (default: ``MEDKG_LOG_QUESTIONS``)
+    lets question text into the logs."""
+    if log_questions is None:
+        log_questions = log_questions_enabled()
 
     def reply(question: str, chat: list, answers: list[Answer], audience: str) -> Iterator[tuple[list, list]]:
-        yield from stream_reply(assistant, question, chat, answers, audience)
+        request_id = new_request_id()
+        try:
+            yield from stream_reply(assistant, question, chat, answers, audience, request_id=request_id,
+                                    log_questions=log_questions)
+        except Exception as error:  # unexpected: Gradio would print it, and its message may quote the question
+            log_failure(request_id, question, error, expected=False, log_questions=log_questions)
+            raise gr.Error(f"The assistant failed on this question (request {request_id}).",
+                           print_exception=False) from error
 
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as app:
+    with ChatPage(title=TITLE, analytics_enabled=False, log_questions=log_questions) as app:
         answers = gr.State([])  # this session's earlier Answers, passed to stream() as history
         pending = gr.State("")  # the question being answered
         gr.Markdown(f"# {TITLE}\n{DISCLAIMER}")
@@ -236,7 +325,8 @@ def build_app(assistant: ChatAssistant) -> gr.Blocks:
 
 def main(host: str = "127.0.0.1", port: int = 7860, generator: str = "auto", locale: str | None = None) -> None:
     """Open the assistant on the built artefacts and serve the chat on http://HOST:PORT (blocks until stopped).
-    ``locale`` picks the emergency and crisis numbers (``prompts/locales.toml``)."""
+    ``locale`` picks the emergency and crisis numbers (``prompts/locales.toml``). Gradio's run history is off
+    (``ChatPage.launch``); question text reaches the logs only with ``MEDKG_LOG_QUESTIONS=1``."""
     from assistant.answer import Assistant  # the pipeline (and its models) load only when the app starts
 
     build_app(Assistant.open(generator, locale=locale)).launch(server_name=host, server_port=port)
