@@ -48,6 +48,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,6 +59,7 @@ from assistant.citations import (
     UNSUPPORTED_ENTITY_FLAG,
     VERIFIED_TYPES,
     check_markers,
+    clean_text,
     contradicted,
     names,
     negates,
@@ -86,6 +88,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+#: generated text read per token of the limit: a token is a few characters, so only a generator that ignores its
+#: limit (a remote server) reaches this; beyond it the stream is closed and the checks read no further
+MAX_CHARS_PER_TOKEN = 16
 SEED_TYPES = frozenset({EntityType.DISEASE, EntityType.COMPOUND, EntityType.SYMPTOM, EntityType.SIDE_EFFECT,
                         EntityType.PHARMACOLOGIC_CLASS, EntityType.GENE})
 
@@ -275,7 +280,7 @@ class Assistant:
             text = net + "\n\n" + self.prompts.message("possible_no_answer", audience)
             return fixed("possible_no_answer", text, **linked, flags=(*flags, "possible_no_answer"), triage=check)
 
-        question = (question or "").strip()
+        question = clean_text(question or "").strip()  # lone surrogates and control characters: see clean_text
         flags: list[str] = []
         if not question:
             return fixed("empty", self.prompts.message("empty", audience), flags=("empty",))
@@ -284,7 +289,7 @@ class Assistant:
             question = question[:MAX_QUESTION_CHARS]
 
         t = time.perf_counter()
-        check = self.triager.assess(question, audience, [answer.question for answer in history])
+        check = self.triager.assess(question, audience, [clean_text(answer.question) for answer in history])
         t = lap("triage", t)
         if check.urgent:  # the emergency message alone: the person should act, not read
             return fixed("triage", check.message, triage=check, flags=(*flags, _triage_flag(check)))
@@ -359,12 +364,18 @@ class Assistant:
         t = time.perf_counter()
         pieces: list[str] = []
         first = None
-        for piece in self.generator.stream(list(prepared.messages), self._generation_config(prepared.audience)):
-            if first is None:
-                first = time.perf_counter()
-                timings["first_token"] = round(first - prepared.started, 4)
-            pieces.append(piece)
-            yield piece
+        limit, length = self._answer_limit(prepared.audience), 0
+        stream = self.generator.stream(list(prepared.messages), self._generation_config(prepared.audience))
+        with closing(stream) if hasattr(stream, "close") else nullcontext():
+            for piece in stream:
+                if first is None:
+                    first = time.perf_counter()
+                    timings["first_token"] = round(first - prepared.started, 4)
+                pieces.append(piece)
+                yield piece
+                length += len(piece)
+                if length > limit:  # a generator that ignores its token limit (a remote server) is cut off
+                    break
         raw = "".join(pieces).strip()
         now = time.perf_counter()
         timings["generate"] = round(now - t, 4)
@@ -540,12 +551,19 @@ class Assistant:
         return GenerationConfig(max_new_tokens=self.config.max_new_tokens[audience],
                                 temperature=self.config.temperature, stop=self.config.stop)
 
+    def _answer_limit(self, audience: Audience) -> int:
+        """The most characters of generated text read: ``MAX_CHARS_PER_TOKEN`` per token the generator may write."""
+        return MAX_CHARS_PER_TOKEN * self.config.max_new_tokens[audience]
+
     def check(self, raw: str, prepared: Prepared) -> tuple[str, tuple, tuple[str, ...], list[str]]:
         """Check the generator's ``raw`` answer to ``prepared``: resolve the markers, remove unsupported sentences
         and markers on facts that do not state their sentence, attribute unmarked facts, list the evidence when
         nothing is cited. Returns (shown text, citations, removed sentences, flags)."""
         question, block, audience, seeds = prepared.question, prepared.block, prepared.audience, prepared.seeds
         flags: list[str] = []
+        if len(raw) > (limit := self._answer_limit(audience)):  # bounds the checks' cost whatever the generator did
+            flags.append(f"generator output cut from {len(raw)} to {limit} characters (over its token limit)")
+            raw = raw[:limit]
         finished, cut = unfinished(strip_echo(raw, block))
         flags += [f"unfinished sentence removed: {cut}"] if cut else []
         resolved = resolve(finished, block.items)

@@ -10,6 +10,7 @@ the prompt survive; anything else (``[T0]``, ``[T99]``, a marker the user typed)
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -20,9 +21,16 @@ from kg.vocab import EntityType, Relation
 #: one bracket holding one or more markers: "[T1]", "[T1, P2]", "[ t3 ]"
 _BRACKET = re.compile(r"\[\s*([TPtp]\s*\d+(?:\s*[,;]\s*[TPtp]\s*\d+)*)\s*\]")
 _MARKER = re.compile(r"([TPtp])\s*(\d+)")
-#: what looks like a marker in user text, in any bracket style: "[T1]", "(P2)", "【T3】", "[[T4]]"
-_USER_MARKER = re.compile(r"[\[\(\{【<]+\s*([TPtp])\s*(\d+)\s*[\]\)\}】>]+")
+#: what looks like a marker or a list or range of them in user text, in any bracket style (after NFKC, which
+#: folds full-width forms): "[T1]", "(P2)", "【T3】", "[[T4]]", "[T1, T2]", "[ t3 ; P1 ]", "[T1-T3]", "〔P2 and P4〕"
+_OPENING = "[({<【〔〖〘〚⟦⟨⟪«‹"
+_CLOSING = "])}>】〕〗〙〛⟧⟩⟫»›"
+_USER_MARKER = re.compile(rf"[{re.escape(_OPENING)}]+\s*([TPtp]\s*\d+(?:\s*(?:[,;/&+|~\-–—]|and|to|or)\s*(?:[TPtp]\s*)?"
+                          rf"\d+)*)\s*[{re.escape(_CLOSING)}]+")
+#: every square bracket of any width, so none survives into the prompt from user or source text
+_SQUARE = str.maketrans({"[": "(", "]": ")", "［": "(", "］": ")", "⁅": "(", "⁆": ")"})
 _TRIPLE_MARKER = re.compile(r"\[(T\d+)\]")
+_UNSAFE = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 #: a sentence ends at a full stop (or ! ?) before a capital, a digit or a bracket, and at a line break: a line a
 #: small model writes without a full stop is a sentence of its own
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\s*\n\s*")
@@ -30,8 +38,19 @@ VERIFIED_TYPES = (EntityType.DISEASE, EntityType.COMPOUND)
 
 
 def neutralise(user_text: str) -> str:
-    """User text with every marker-like token defused ("[T1]" -> "T1"), so it can never pose as evidence."""
-    return _USER_MARKER.sub(lambda m: f"{m.group(1).upper()}{m.group(2)}", user_text)
+    """User (or source) text as it may enter a prompt: every marker-like token defused ("[T1]" -> "T1",
+    "[T1, T2]" -> "T1, T2", "［Ｔ１］" -> "T1"), then every remaining square bracket made round. The resolver reads
+    only square brackets, so by construction nothing the user typed can resolve as a citation, whatever the
+    model copies of it; lone surrogates become U+FFFD."""
+    text = unicodedata.normalize("NFKC", clean_text(user_text))
+    text = _USER_MARKER.sub(lambda m: _MARKER.sub(lambda k: f"{k.group(1).upper()}{k.group(2)}", m.group(1)), text)
+    return text.translate(_SQUARE)
+
+
+def clean_text(text: str) -> str:
+    """``text`` safe to encode, tokenise and log: lone UTF-16 surrogates (which no encoder accepts) become U+FFFD,
+    NUL and the other C0/C1 control characters except tab and newline are dropped."""
+    return _UNSAFE.sub(lambda m: "\ufffd" if "\ud800" <= m.group() <= "\udfff" else "", text)
 
 
 @dataclass(frozen=True)

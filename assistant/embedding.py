@@ -71,7 +71,9 @@ class MiniLMEmbedder:
         return hashlib.sha256((self.path / "model.safetensors").read_bytes()).hexdigest()
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        vectors = self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
+        # the tokenizer raises on a lone UTF-16 surrogate ("gout \ud800"): encode it as a replacement character
+        texts = [t.encode("utf-8", "replace").decode("utf-8") for t in texts]
+        vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=progress)
         return np.asarray(vectors, dtype=np.float32)
 

