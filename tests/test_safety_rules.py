@@ -94,6 +94,8 @@ URGENT = [  # (message, category): lay, typo, third-person and clinician phrasin
     ("I am feeling suicidal, do you talk to people like me?", "suicide"),
     ("Im suicidal, how do I talk to my mum about it?", "suicide"),
     ("I've been having suicidal thoughts, what dose of sertraline is usual?", "suicide"),
+    ("she can't breathe and her lips are going blue, help", "breathing"),
+    ("my team mate collapsed on the pitch and isn't responding", "unconscious"),
 ]
 
 NOT_URGENT = [
@@ -163,6 +165,11 @@ NOT_URGENT = [
     "almost had a heart attack when I saw the parking fine",
     "feel like I've been run over by a truck after that spin class, normal?",
     "I was practically comatose in bed all Sunday after the wedding",
+    # laughter or boredom right after a breathing or consciousness word; a side or a market collapsing; planning
+    "my sister sent me that video and I couldn't breathe 😂",
+    "double maths first thing, I'm practically comatose zzz",
+    "our midfield collapsed after the break, how do I fix the shape?",
+    "Event medicine: best on-site cooling for exertional heat stroke at a summer festival?",
 ]
 
 
