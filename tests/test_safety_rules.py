@@ -96,6 +96,9 @@ URGENT = [  # (message, category): lay, typo, third-person and clinician phrasin
     ("I've been having suicidal thoughts, what dose of sertraline is usual?", "suicide"),
     ("she can't breathe and her lips are going blue, help", "breathing"),
     ("my team mate collapsed on the pitch and isn't responding", "unconscious"),
+    # a gestation said without the word "pregnant"
+    ("she's 34 wks along and there's a lot of blood, soaking through pads", "pregnancy"),
+    ("36+2, baby not moving since this morning", "pregnancy"),
 ]
 
 NOT_URGENT = [
@@ -170,6 +173,10 @@ NOT_URGENT = [
     "double maths first thing, I'm practically comatose zzz",
     "our midfield collapsed after the break, how do I fix the shape?",
     "Event medicine: best on-site cooling for exertional heat stroke at a summer festival?",
+    # a dosing interval asked about a named emergency; a device that will not wake; a baby's age is no gestation
+    "Status epilepticus: repeat the benzodiazepine after 5 minutes or go straight to levetiracetam?",
+    "my phone died in the rain and won't turn on, is rice a myth?",
+    "my baby is 7 weeks old and has a lot of wind, what helps?",
 ]
 
 

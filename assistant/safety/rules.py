@@ -48,7 +48,11 @@ FEVER = _any(r"(?<!hay )(?<!cabin )(?<!yellow )fever\w*|febrile|feverish|pyrexi\
 # drowsiness as a medicine's property ("non-drowsy", "the least drowsy antihistamine") is no symptom
 DROWSY = r"(?<!non-)(?<!non )(?<!least )(?<!less )drows\w*"
 PREGNANT = _any(r"pregnan\w*|preggers|\d+\s*(?:weeks?|wks?)\s*(?:pregnant|gestation)|g\d\s*p\d",
-                r"(?:at|@)\s*\d+\s*(?:weeks?|wks?)\b")
+                r"(?:at|@)\s*\d+\s*(?:weeks?|wks?)\b",
+                # "I'm 37 weeks", "she's 30 wks along", "36+4": a gestation said without the word
+                r"\b(?:i'?m|im|i am|she'?s|she is|(?:wife|partner|girlfriend|daughter) is)\s+(?:now\s+)?"
+                r"(?:[5-9]|[1-3]\d|4[0-2])\s*(?:weeks?|wks?)\b(?!\s+(?:old|ago|post))",
+                r"\b(?:[5-9]|[1-3]\d|4[0-2])\s*(?:weeks?|wks?)\s+(?:along|gone)\b", r"\b(?:[12]\d|3\d|4[0-2])\+[0-6]\b")
 DRUG = _any(r"pills?|pils|tablets?|tabs|capsules?|caps|meds|medications?|medicines?|tylenol|paracetamol",
             r"acetaminophen|panadol|ibuprofen|advil|motrin|nurofen|aspirin|insulin|antidepressants?|opioids?|oxy\w*",
             r"codeine|tramadol|benzos?|xanax|valium|diazepam|sleeping pills?|bottle|packet|pack|box|strip")
