@@ -63,13 +63,16 @@ def link_build(kg_data_dir: Path = KG_DIR, data_dir: Path = LINK_DIR,
                                                       "cache (bundle/linking/name_embeddings.npz).")) -> None:
     """Embed every KG name with MiniLM (reusing the committed vectors) and write the FAISS name index."""
     from assistant.embedding import MiniLMEmbedder
-    from assistant.linking_index import export_name_cache
+    from assistant.linking_index import BUILD_COMMAND, export_name_cache
+    from kg.artefacts import build_lock
 
-    with KnowledgeGraph.open(kg_data_dir) as kg:
+    if export_cache:
+        with KnowledgeGraph.open(kg_data_dir) as kg:
+            typer.echo(f"wrote {export_name_cache(kg, MiniLMEmbedder(), data_dir)}")
+        return
+    # the lock before the KG is read: a second build fails at once
+    with build_lock(data_dir, BUILD_COMMAND) as lock, KnowledgeGraph.open(kg_data_dir) as kg:
         embedder = MiniLMEmbedder()
-        if export_cache:
-            typer.echo(f"wrote {export_name_cache(kg, embedder, data_dir)}")
-            return
         if if_missing:
             try:
                 manifest = open_name_index(kg, embedder, data_dir).manifest
@@ -78,7 +81,7 @@ def link_build(kg_data_dir: Path = KG_DIR, data_dir: Path = LINK_DIR,
             else:
                 typer.echo(f"name index {manifest.build_id} already built ({manifest.count:,} names)")
                 return
-        manifest = build_name_index(kg, embedder, data_dir)
+        manifest = build_name_index(kg, embedder, data_dir, lock=lock)
     typer.echo(f"name index {manifest.build_id}: {manifest.count:,} names, {manifest.dimension} dimensions, "
                f"{manifest.seconds:.1f} s, KG {manifest.kg_build_id}")
 

@@ -7,8 +7,10 @@ Layout (built aside, then swapped in atomically like the KG itself)::
     data/linking/builds/<build id>/rows.npy        int32: FAISS row -> index into ``kg.names()``
     data/linking/builds/<build id>/manifest.json   embedder name and checksum, KG build id, count, sha256s
 
-Opening checks the embedder, the KG build id and the checksums; any mismatch raises
-``LinkingIndexMismatchError`` naming ``medkg link-build``.
+Opening checks the manifest, the embedder, the KG build id and the files' checksums (bounded as
+``kg.artefacts.verify_files`` says); a damaged or mismatched index raises ``LinkingIndexMismatchError`` (an
+``ArtefactMismatchError``) naming ``medkg link-build``. A build holds ``data/linking/.build.lock`` from before it
+reads the KG's names.
 
 Encoding the 74k names with MiniLM took 705 s on this 2-core machine, so their vectors are committed as an
 int8 cache (``bundle/linking/name_embeddings.npz``, the literature index's format, keyed by name text;
@@ -21,15 +23,16 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from assistant.embedding import Embedder
 from assistant.linking_text import is_acronym, name_key
-from kg.artefacts import sha256_file, staged_build
-from kg.errors import KGError
+from kg.artefacts import BuildLock, held_or_taken, record_files, verify_files
+from kg.errors import ArtefactMismatchError, KGError
 from kg.store import KnowledgeGraph
 from kg.vocab import EntityType
 
@@ -43,7 +46,9 @@ NAME_CACHE = REPO / "bundle" / "linking" / "name_embeddings.npz"
 #: the manifest checks the KG and the embedder, not which of the KG's names were embedded.
 INDEX_VERSION = 3
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 64
-REBUILD = "`medkg link-build`"
+BUILD_COMMAND = "medkg link-build"
+REBUILD = f"`{BUILD_COMMAND}`"
+ARTEFACT = "entity-linking name index"
 #: gene symbols and acronyms carry no meaning an embedding could match a paraphrase to
 EMBEDDED_TYPES = tuple(t for t in EntityType if t is not EntityType.GENE)
 
@@ -53,9 +58,11 @@ class LinkingIndexMissingError(KGError):
         super().__init__(f"no entity-linking name index at {path}: build it with {REBUILD}")
 
 
-class LinkingIndexMismatchError(KGError):
+class LinkingIndexMismatchError(ArtefactMismatchError):
+    """The name index is damaged, or was built from another KG or with another embedder."""
+
     def __init__(self, path: Path, detail: str) -> None:
-        super().__init__(f"entity-linking name index at {path} does not match ({detail}): rebuild it with {REBUILD}")
+        super().__init__(path, detail, ARTEFACT, BUILD_COMMAND)
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,7 @@ class NameIndexManifest:
     faiss_sha256: str
     rows_sha256: str
     seconds: float
+    files: dict = field(default_factory=dict)  # kg.artefacts.record_files (sha256 and size); empty before it
 
 
 @dataclass
@@ -102,15 +110,20 @@ def embedded_rows(kg: KnowledgeGraph) -> np.ndarray:
 
 
 def build_name_index(kg: KnowledgeGraph, embedder: Embedder, data_dir: Path = DEFAULT_LINKING_DIR,
-                     batch_size: int = 256, cache: Path | None = NAME_CACHE) -> NameIndexManifest:
-    """Embed the names (from ``cache`` where it has them), write them aside and swap ``current`` to them."""
+                     batch_size: int = 256, cache: Path | None = NAME_CACHE,
+                     lock: BuildLock | None = None) -> NameIndexManifest:
+    """Embed the names (from ``cache`` where it has them), write them aside and swap ``current`` to them.
+    Takes the build lock of ``data_dir`` before reading the names (``BuildLockedError`` at once when another
+    build holds it), unless the caller holds it (``lock``)."""
     from assistant.literature import embed_chunks
 
-    started = time.perf_counter()
-    rows = embedded_rows(kg)
-    names = kg.names()
-    vectors = embed_chunks([names[r].name for r in rows], embedder, cache, batch_size)
-    return write_name_index(kg, embedder, rows, vectors, Path(data_dir), started)
+    with ExitStack() as stack:
+        lock = held_or_taken(stack, lock, Path(data_dir), BUILD_COMMAND)
+        started = time.perf_counter()
+        rows = embedded_rows(kg)
+        names = kg.names()
+        vectors = embed_chunks([names[r].name for r in rows], embedder, cache, batch_size)
+        return write_name_index(kg, embedder, rows, vectors, Path(data_dir), started, lock)
 
 
 def export_name_cache(kg: KnowledgeGraph, embedder: Embedder, data_dir: Path = DEFAULT_LINKING_DIR,
@@ -127,41 +140,49 @@ def export_name_cache(kg: KnowledgeGraph, embedder: Embedder, data_dir: Path = D
 
 
 def write_name_index(kg: KnowledgeGraph, embedder: Embedder, rows: np.ndarray, vectors: np.ndarray,
-                     data_dir: Path, started: float) -> NameIndexManifest:
-    """Index ``vectors`` (one per names-table row in ``rows``), write aside, swap in; returns the manifest."""
+                     data_dir: Path, started: float, lock: BuildLock | None = None) -> NameIndexManifest:
+    """Index ``vectors`` (one per names-table row in ``rows``), write aside, swap in; returns the manifest.
+    Takes the build lock of ``data_dir`` unless the caller holds it (``lock``)."""
+    with ExitStack() as stack:
+        lock = held_or_taken(stack, lock, Path(data_dir), BUILD_COMMAND)
+        return _write_name_index(kg, embedder, rows, vectors, lock, started)
+
+
+def _write_name_index(kg: KnowledgeGraph, embedder: Embedder, rows: np.ndarray, vectors: np.ndarray,
+                      lock: BuildLock, started: float) -> NameIndexManifest:
     import faiss
 
     index = faiss.IndexHNSWFlat(embedder.dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    data_dir = Path(data_dir)
     kg_build_id = str(kg.manifest.get("build_id"))
     key = f"{INDEX_VERSION}|{kg_build_id}|{embedder.checksum}|{len(rows)}"
     build_id = hashlib.sha256(key.encode()).hexdigest()[:16]
-    with staged_build(data_dir, "medkg link-build", build_id) as staging:
+    with lock.stage(build_id) as staging:
         faiss.write_index(index, str(staging / "names.faiss"))
         np.save(staging / "rows.npy", rows)
+        files = record_files(staging, [staging / "names.faiss", staging / "rows.npy"])
         manifest = NameIndexManifest(
             index_version=INDEX_VERSION, build_id=build_id, kg_build_id=kg_build_id, embedder=embedder.name,
             embedder_checksum=embedder.checksum, dimension=embedder.dimension, count=len(rows),
-            faiss_sha256=sha256_file(staging / "names.faiss"), rows_sha256=sha256_file(staging / "rows.npy"),
-            seconds=round(time.perf_counter() - started, 2))
+            faiss_sha256=files["names.faiss"]["sha256"], rows_sha256=files["rows.npy"]["sha256"],
+            seconds=round(time.perf_counter() - started, 2), files=files)
         (staging / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
     log.info("name index %s: %d names embedded in %.1fs", build_id, len(rows), manifest.seconds)
     return manifest
 
 
 def open_name_index(kg: KnowledgeGraph, embedder: Embedder, data_dir: Path = DEFAULT_LINKING_DIR) -> NameIndex:
-    """Load ``data_dir/current`` after checking it was built from this KG with this embedder."""
+    """Load ``data_dir/current`` after checking its files and that it was built from this KG with this embedder."""
     import faiss
 
     root = Path(data_dir) / "current"
     if not (root / "manifest.json").is_file():
         raise LinkingIndexMissingError(Path(data_dir))
     try:
-        manifest = NameIndexManifest(**json.loads((root / "manifest.json").read_text()))
-    except (TypeError, ValueError) as error:
-        raise LinkingIndexMismatchError(root, f"unreadable manifest: {error}") from None
+        manifest = NameIndexManifest(**json.loads((root / "manifest.json").read_text(encoding="utf-8")))
+    except (TypeError, ValueError) as error:  # truncated (JSONDecodeError), a key missing or unknown (TypeError)
+        raise LinkingIndexMismatchError(root, f"unreadable manifest.json: {error}") from None
     expected = {"index version": (manifest.index_version, INDEX_VERSION),
                 "KG build id": (manifest.kg_build_id, str(kg.manifest.get("build_id"))),
                 "embedder": (manifest.embedder, embedder.name),
@@ -170,9 +191,11 @@ def open_name_index(kg: KnowledgeGraph, embedder: Embedder, data_dir: Path = DEF
     for what, (found, wanted) in expected.items():
         if found != wanted:
             raise LinkingIndexMismatchError(root, f"{what} {found!r}, expected {wanted!r}")
-    for name, digest in (("names.faiss", manifest.faiss_sha256), ("rows.npy", manifest.rows_sha256)):
-        if not (root / name).is_file() or sha256_file(root / name) != digest:
-            raise LinkingIndexMismatchError(root, f"{name} missing or its checksum differs from the manifest")
+    try:
+        verify_files(root, manifest.files or {"names.faiss": manifest.faiss_sha256, "rows.npy": manifest.rows_sha256},
+                     ARTEFACT, BUILD_COMMAND)
+    except ArtefactMismatchError as error:
+        raise LinkingIndexMismatchError(root, error.detail) from None
     index = faiss.read_index(str(root / "names.faiss"))
     index.hnsw.efSearch = HNSW_EF_SEARCH
     rows = np.load(root / "rows.npy")

@@ -9,6 +9,8 @@ Layout of the data directory (built aside, then swapped in atomically, like the 
     data/index/builds/<build id>/bm25/              bm25s index of the same chunks
     data/index/builds/<build id>/manifest.json      embedder, counts, checksums, build config
 
+A build holds ``data/index/.build.lock`` from before it reads the corpus (``kg.artefacts.build_lock``).
+
 Fusion (Cormack et al. 2009): ``score(c) = Σ_s w_s / (rrf_k + rank_s(c))`` over the signals that
 ranked ``c`` among their ``depth`` best; a chunk that mentions a linked entity (by the entity's
 names in the KG names table, or by the chunk's own entity ids) gains ``kg_boost / (rrf_k + 1)``, the
@@ -25,6 +27,7 @@ import math
 import re
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -33,7 +36,8 @@ import numpy as np
 from assistant import corpus
 from assistant.embedding import Embedder
 from assistant.types import Passage
-from kg.artefacts import new_build_id, sha256_file, staged_build
+from kg.artefacts import BuildLock, held_or_taken, new_build_id, record_files, sha256_file, verify_files
+from kg.artefacts import read_manifest as read_artefact_manifest
 from kg.errors import ArtefactMismatchError, KGError
 from kg.store import KnowledgeGraph
 
@@ -43,6 +47,10 @@ DEFAULT_DATA_DIR = corpus.REPO_ROOT / "data" / "index"
 INDEX_VERSION = 1
 INDEX_TYPES = ("flat", "hnsw", "ivf")
 BUILD_COMMAND = "medkg index build"
+ARTEFACT = "literature index"
+#: the manifest keys ``LiteratureIndex.open`` and ``medkg index stats`` read
+_MANIFEST_KEYS = ("index_version", "build_id", "embedder", "count", "index_type", "config", "files", "by_source",
+                  "by_licence", "corpus_sha256", "kg_build_id")
 _MIN_NAME_CHARS = 4  # shorter names ("ALL", "MS") match too much text to say what a chunk is about
 
 
@@ -52,11 +60,10 @@ class IndexMissingError(KGError):
 
 
 class IndexMismatchError(ArtefactMismatchError):
-    """The index disagrees with its manifest or with the embedder it is opened with."""
+    """The index is damaged, or disagrees with its manifest or with the embedder it is opened with."""
 
     def __init__(self, path: object, detail: str) -> None:
-        KGError.__init__(self, f"literature index at {path} does not match ({detail}): "
-                               f"rebuild it with `{BUILD_COMMAND}`")
+        super().__init__(path, detail, ARTEFACT, BUILD_COMMAND)
 
 
 @dataclass(frozen=True)
@@ -151,8 +158,19 @@ def bm25_tokens(texts: list[str], progress: bool = False) -> list[list[str]]:
     return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=progress)
 
 
-def build_index(config: IndexConfig, embedder: Embedder, kg: KnowledgeGraph | None) -> dict:
-    """Chunk, embed, index and swap in; returns the manifest. ``current`` is untouched on failure."""
+def build_index(config: IndexConfig, embedder: Embedder, kg: KnowledgeGraph | None,
+                lock: BuildLock | None = None) -> dict:
+    """Chunk, embed, index and swap in; returns the manifest. ``current`` is untouched on failure.
+
+    Takes the build lock of ``config.data_dir`` before reading the corpus (``BuildLockedError`` at once when
+    another build holds it), unless the caller holds it already (``lock``: the CLI takes it before opening the KG).
+    """
+    with ExitStack() as stack:
+        lock = held_or_taken(stack, lock, Path(config.data_dir), BUILD_COMMAND)
+        return _build_index(config, embedder, kg, lock)
+
+
+def _build_index(config: IndexConfig, embedder: Embedder, kg: KnowledgeGraph | None, lock: BuildLock) -> dict:
     import bm25s
     import faiss
 
@@ -163,7 +181,7 @@ def build_index(config: IndexConfig, embedder: Embedder, kg: KnowledgeGraph | No
     vectors = embed_chunks(texts, embedder, config.embedding_cache, config.batch_size)
     embedded = time.perf_counter()
     build_id = new_build_id()
-    with staged_build(Path(config.data_dir), BUILD_COMMAND, build_id) as staging:
+    with lock.stage(build_id) as staging:
         _write_chunks(staging / "chunks.jsonl.gz", chunks)
         faiss.write_index(make_faiss(vectors, config), str(staging / "dense.faiss"))
         retriever = bm25s.BM25()
@@ -181,7 +199,7 @@ def build_index(config: IndexConfig, embedder: Embedder, kg: KnowledgeGraph | No
             "passages_sha256": sha256_file(Path(config.passages)),
             "kg_build_id": kg.manifest.get("build_id") if kg is not None else None,
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-            "files": {str(p.relative_to(staging)): sha256_file(p) for p in sorted(staging.rglob("*")) if p.is_file()},
+            "files": record_files(staging, [p for p in staging.rglob("*") if p.is_file()]),
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     log.info("built %s: %d chunks in %.1fs", build_id, len(chunks), time.perf_counter() - started)
@@ -201,10 +219,15 @@ def _read_chunks(path: Path) -> list[Passage]:
 
 
 def read_manifest(data_dir: Path = DEFAULT_DATA_DIR) -> dict:
+    """The built index's manifest; ``IndexMissingError`` when there is none, ``IndexMismatchError`` when it is
+    unreadable or lacks a key."""
     root = Path(data_dir) / "current"
     if not (root / "manifest.json").is_file():
         raise IndexMissingError(Path(data_dir))
-    return json.loads((root / "manifest.json").read_text())
+    try:
+        return read_artefact_manifest(root, ARTEFACT, BUILD_COMMAND, _MANIFEST_KEYS)
+    except ArtefactMismatchError as error:
+        raise IndexMismatchError(root.resolve(), error.detail) from None
 
 
 # --- search -----------------------------------------------------------------------------------
@@ -221,7 +244,8 @@ class LiteratureIndex:
     @classmethod
     def open(cls, embedder: Embedder, data_dir: Path = DEFAULT_DATA_DIR, kg: KnowledgeGraph | None = None,
              config: SearchConfig = SearchConfig()) -> LiteratureIndex:
-        """Open ``data_dir/current`` after checking the embedder and every file's checksum."""
+        """Open ``data_dir/current`` after checking the embedder and every file's checksum (bounded as
+        ``kg.artefacts.verify_files`` says); a damaged index raises ``IndexMismatchError``."""
         import bm25s
         import faiss
 
@@ -234,9 +258,10 @@ class LiteratureIndex:
         given = {"name": embedder.name, "checksum": embedder.checksum, "dimension": embedder.dimension}
         if expected != given:
             raise IndexMismatchError(root, f"built with embedder {expected}, opened with {given}")
-        for name, checksum in manifest["files"].items():
-            if not (root / name).is_file() or sha256_file(root / name) != checksum:
-                raise IndexMismatchError(root, f"{name} missing or its checksum differs from the manifest")
+        try:
+            verify_files(root, manifest["files"], ARTEFACT, BUILD_COMMAND)
+        except ArtefactMismatchError as error:
+            raise IndexMismatchError(root, error.detail) from None
         dense = faiss.read_index(str(root / "dense.faiss"))
         if manifest["index_type"] == "hnsw":
             dense.hnsw.efSearch = int(manifest["config"]["hnsw_ef_search"])

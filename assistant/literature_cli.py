@@ -41,7 +41,8 @@ def build(
     threads: Threads = 2,
 ) -> None:
     """Chunk the corpus, embed it (reusing committed vectors), build FAISS + BM25, swap it in."""
-    from assistant.literature import IndexConfig, build_index
+    from assistant.literature import BUILD_COMMAND, IndexConfig, build_index
+    from kg.artefacts import build_lock
     from kg.store import KnowledgeGraph
 
     if if_missing and (data_dir / "current" / "manifest.json").is_file():
@@ -51,8 +52,9 @@ def build(
     config = IndexConfig(passages=folder / corpus.PASSAGES_FILE, data_dir=data_dir, index_type=index_type,
                          embedding_cache=None if no_cache else IndexConfig().embedding_cache)
     with ExitStack() as stack:
+        lock = stack.enter_context(build_lock(data_dir, BUILD_COMMAND))  # before the KG and the corpus are read
         kg = None if no_kg else stack.enter_context(KnowledgeGraph.open(kg_data_dir))
-        manifest = build_index(config, _embedder(threads), kg)
+        manifest = build_index(config, _embedder(threads), kg, lock)
     typer.echo(f"built {manifest['count']:,} chunks ({manifest['index_type']}) in {manifest['build_seconds']} s "
                f"(embedding {manifest['embed_seconds']} s): {data_dir / 'current'}")
 

@@ -8,7 +8,8 @@ Layout of the data directory (the KG is built aside, then swapped in with one at
     data/kg/builds/<build id>/names.tsv.gz     the names table for entity linking
     data/kg/builds/<build id>/adjacency.npz    CSR adjacency of the relation edges, for path search
 
-An interrupted or failed build leaves ``current`` pointing at the previous KG.
+The build holds ``data/kg/.build.lock`` from its first step, before it reads a source: a second build into
+the same directory fails at once. An interrupted or failed build leaves ``current`` pointing at the previous KG.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from rdflib.term import Identifier
 
 from kg import hpo, sources
 from kg.adjacency import build_adjacency, save_adjacency
-from kg.artefacts import new_build_id, sha256_file, staged_build
+from kg.artefacts import BuildLock, build_lock, new_build_id, record_files, sha256_file
 from kg.names import write_names
 from kg.rdfstore import open_graph, open_oxigraph
 from kg.tables import EdgeRecord, EntityRecord, SourceDir
@@ -53,6 +54,11 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SOURCE = REPO_ROOT / "bundle"
 DEFAULT_DATA_DIR = REPO_ROOT / "data" / "kg"
+BUILD_COMMAND = "medkg kg build"
+#: 2: ``files`` lists the sha256 and size of every file of the build, the store's included
+MANIFEST_VERSION = 2
+#: RocksDB's own log and lock file: rewritten by any open, no part of the data
+_UNCHECKED_STORE_FILES = ("LOCK", "LOG")
 #: entity types kept only when some edge touches them (the others are whole ontologies or drug lists)
 _PRUNE_ISOLATED = (EntityType.SIDE_EFFECT, EntityType.GENE, EntityType.PHARMACOLOGIC_CLASS)
 _ATTRIBUTES = {"drug_type": MEDKG.drugType, "drug_group": MEDKG.drugGroup, "atc_code": MEDKG.atcCode,
@@ -245,7 +251,13 @@ def evidence_score(edge: EdgeRecord) -> float:
 
 
 def build(config: BuildConfig) -> dict:
-    """Build the KG aside and swap it in; returns the manifest. Raises before touching ``current``."""
+    """Build the KG aside and swap it in; returns the manifest. Raises before touching ``current``; raises
+    ``BuildLockedError`` before reading any source when another build is writing to ``config.data_dir``."""
+    with build_lock(Path(config.data_dir), BUILD_COMMAND) as lock:
+        return _build(config, lock)
+
+
+def _build(config: BuildConfig, lock: BuildLock) -> dict:
     started = time.perf_counter()
     permissive = config.licence == "permissive"
     records, edge_records, src, hpo_release = collect(config)
@@ -263,7 +275,7 @@ def build(config: BuildConfig) -> dict:
         log.info("dropped %d edges (%s)", count, reason)
 
     build_id = new_build_id()
-    with staged_build(Path(config.data_dir), "medkg kg build", build_id) as staging:
+    with lock.stage(build_id) as staging:
         manifest = _write(config, staging, build_id, entities, edges, dropped, src, hpo_release, permissive, started)
     log.info("built %s: %d triples in %.1fs", build_id, manifest["counts"]["triples"], time.perf_counter() - started)
     return manifest
@@ -283,8 +295,11 @@ def _write(config: BuildConfig, staging: Path, build_id: str, entities: dict[str
     names_checksum = write_names(staging / "names.tsv.gz", entities.values())
     adjacency_checksum = save_adjacency(staging / "adjacency.npz", build_adjacency(
         entities, ((s, r, o, evidence_score(e), triple_id(s, r, o)) for (s, r, o), e in edges.items())))
+    checked = [p for p in sorted((staging / "store").iterdir())
+               if p.is_file() and not p.name.startswith(_UNCHECKED_STORE_FILES)]
     manifest = {
         "schema_version": SCHEMA_VERSION,
+        "manifest_version": MANIFEST_VERSION,
         "build_id": build_id,
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "build_seconds": round(time.perf_counter() - started, 1),
@@ -297,6 +312,7 @@ def _write(config: BuildConfig, staging: Path, build_id: str, entities: dict[str
         "counts": counts(entities, edges, triples, provenance_gaps, dropped),
         "names_sha256": names_checksum,
         "adjacency_sha256": adjacency_checksum,
+        "files": record_files(staging, [staging / "names.tsv.gz", staging / "adjacency.npz", *checked]),
     }
     (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return manifest

@@ -34,11 +34,24 @@ class StoreMissingError(KGError):
 
 
 class ArtefactMismatchError(KGError):
-    """The store and its manifest disagree, or were built by an incompatible version."""
+    """A built artefact cannot be used: its manifest is unreadable or lacks a key, a file differs from the
+    manifest's checksum, the store will not open, or it was built by an incompatible version or from other
+    inputs. The one error of every damaged artefact (the KG, the literature index, the name index, the exported
+    generator); each artefact's subclass fills in its name and the command that rebuilds it."""
 
-    def __init__(self, path: object, detail: str) -> None:
-        super().__init__(f"knowledge graph at {path} does not match its manifest ({detail}): "
-                         "rebuild it with `medkg kg build`")
+    def __init__(self, path: object, detail: str, artefact: str = "knowledge graph",
+                 rebuild_command: str = "medkg kg build") -> None:
+        self.path, self.detail, self.artefact, self.rebuild_command = path, detail, artefact, rebuild_command
+        super().__init__(f"{artefact} at {path} cannot be used ({detail}): rebuild it with `{rebuild_command}`")
+
+
+class BuildLockedError(KGError):
+    """Another build holds the lock of the directory this build would write."""
+
+    def __init__(self, data_dir: object, command: str, holder: str | None) -> None:
+        self.data_dir, self.command, self.holder = data_dir, command, holder
+        super().__init__(f"another `{command}` is writing to {data_dir} ({holder or 'holder unknown'}); wait for it "
+                         "to finish, or build into another --data-dir")
 
 
 class SourceFormatError(KGError):

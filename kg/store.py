@@ -8,7 +8,6 @@ into a query). The store is opened read-only, so several processes can share one
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ import pyoxigraph
 from rdflib import RDF, RDFS, SKOS, Graph, Literal, URIRef
 
 from kg.adjacency import Adjacency, load_adjacency
-from kg.artefacts import sha256_file
+from kg.artefacts import read_manifest, require_keys, verify_files
 from kg.errors import (
     ArtefactMismatchError,
     QuerySyntaxError,
@@ -45,6 +44,11 @@ from kg.vocab import (
 log = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "kg"
+ARTEFACT, BUILD_COMMAND = "knowledge graph", "medkg kg build"
+#: the manifest keys ``open`` and ``medkg kg stats`` read
+_MANIFEST_KEYS = ("schema_version", "build_id", "built_at", "config", "counts", "sources")
+#: how RocksDB's errors start (``Status::ToString``) when the store's files, not the query, are at fault
+_STORAGE_ERRORS = ("Corruption", "IO error")
 _ATTRIBUTE_NAMES = {str(MEDKG.drugType): "drug_type", str(MEDKG.drugGroup): "drug_group",
                     str(MEDKG.atcCode): "atc_code", str(MEDKG.category): "category", str(MEDKG.classType): "class_type"}
 # predicate IRIs as the describe() maps key them
@@ -86,26 +90,44 @@ class KnowledgeGraph:
 
     @classmethod
     def open(cls, data_dir: Path = DEFAULT_DATA_DIR) -> KnowledgeGraph:
-        """Open ``data_dir/current`` read-only after checking the manifest, build id and checksums."""
+        """Open ``data_dir/current`` read-only after checking the manifest, the checksums of every file it lists
+        (the store's too; bounded as ``kg.artefacts.verify_files`` says) and the store's build id.
+
+        A damaged KG (an unreadable manifest or one without a key this reads, a file that differs from its
+        checksum, a store that will not open) raises ``ArtefactMismatchError`` naming ``medkg kg build``. A KG
+        built before the store's checksums were recorded is checked by opening its store alone."""
         root = Path(data_dir) / "current"
-        manifest_path = root / "manifest.json"
-        if not (root / "store").is_dir() or not manifest_path.is_file():
+        if not (root / "store").is_dir() or not (root / "manifest.json").is_file():
             raise StoreMissingError(Path(data_dir))
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("schema_version") != SCHEMA_VERSION:
-            raise ArtefactMismatchError(root, f"schema version {manifest.get('schema_version')}, "
+        manifest = read_manifest(root, ARTEFACT, BUILD_COMMAND, _MANIFEST_KEYS)
+        if manifest["schema_version"] != SCHEMA_VERSION:
+            raise ArtefactMismatchError(root, f"schema version {manifest['schema_version']}, "
                                               f"this code reads {SCHEMA_VERSION}")
-        for name, key in (("names.tsv.gz", "names_sha256"), ("adjacency.npz", "adjacency_sha256")):
-            path = root / name
-            if not path.is_file() or sha256_file(path) != manifest.get(key):
-                raise ArtefactMismatchError(root, f"{name} missing or its checksum differs from the manifest")
-        graph, oxigraph = open_oxigraph(root / "store")
-        build_id = graph.value(KG_NODE, MEDKG.buildId)
-        if str(build_id) != manifest.get("build_id"):
+        if "manifest_version" in manifest:  # "files" lists the store's files and their companions'
+            require_keys(root, manifest, ("files",), ARTEFACT, BUILD_COMMAND)
+            files = manifest["files"]
+        else:  # built before version 2: the companions' checksums only
+            log.info("the KG at %s was built before its store's checksums were recorded; rebuild it with "
+                     "`%s` to have them checked", root, BUILD_COMMAND)
+            require_keys(root, manifest, ("names_sha256", "adjacency_sha256"), ARTEFACT, BUILD_COMMAND)
+            files = {"names.tsv.gz": manifest["names_sha256"], "adjacency.npz": manifest["adjacency_sha256"]}
+        verify_files(root, files, ARTEFACT, BUILD_COMMAND)
+        try:
+            graph, oxigraph = open_oxigraph(root / "store")
+        except (RuntimeError, OSError) as error:  # RocksDB: "Corruption: ...", "IO error: ..."
+            raise ArtefactMismatchError(root, f"the store will not open: {error}") from None
+        try:
+            build_id = graph.value(KG_NODE, MEDKG.buildId)
+            if str(build_id) != manifest["build_id"]:
+                raise ArtefactMismatchError(root, f"store build id {build_id}, manifest {manifest['build_id']}")
+            kg = cls(graph, manifest, root.resolve(), oxigraph)
+            kg.adjacency_index, kg._labels  # noqa: B018 - load the arrays and names now, not in the first query
+        except (RuntimeError, OSError) as error:
             graph.close()
-            raise ArtefactMismatchError(root, f"store build id {build_id}, manifest {manifest.get('build_id')}")
-        kg = cls(graph, manifest, root.resolve(), oxigraph)
-        kg.adjacency_index, kg._labels  # noqa: B018 - load the arrays and names now, not in the first query
+            raise ArtefactMismatchError(root, f"the store will not read: {error}") from None
+        except BaseException:
+            graph.close()
+            raise
         return kg
 
     @classmethod
@@ -130,8 +152,14 @@ class KnowledgeGraph:
     def describe(self, iri: str) -> dict[str, list[str]]:
         """predicate IRI -> values of one node: the one read primitive under ``entity`` and ``triple``."""
         if self._oxigraph is not None:
-            return describe_oxigraph(self._oxigraph, iri)
+            try:
+                return describe_oxigraph(self._oxigraph, iri)
+            except (RuntimeError, OSError) as error:  # a damaged block the checks at open could not see
+                raise self._damaged(error) from None
         return describe_rdflib(self.graph, iri)
+
+    def _damaged(self, error: Exception) -> ArtefactMismatchError:
+        return ArtefactMismatchError(self.root, f"the store will not read: {error}")
 
     # --- entities ---------------------------------------------------------------------------
 
@@ -287,7 +315,13 @@ class KnowledgeGraph:
             return [{str(var): str(row[var]) for var in result.vars if row[var] is not None} for row in result]
         except SyntaxError as error:
             raise QuerySyntaxError(str(error)) from error
-        except RuntimeError as error:  # Oxigraph reports evaluation errors (e.g. unprojected bindings) so
+        except OSError as error:
+            if self._oxigraph is None:  # a remote endpoint's
+                raise
+            raise self._damaged(error) from None
+        except RuntimeError as error:  # Oxigraph reports evaluation errors (e.g. unprojected bindings) so, and
+            if self._oxigraph is not None and str(error).startswith(_STORAGE_ERRORS):  # RocksDB a damaged block
+                raise self._damaged(error) from None
             raise QuerySyntaxError(str(error)) from error
 
     def export(self, destination: Path, fmt: str) -> None:

@@ -66,19 +66,29 @@ def build_cmd(if_missing: Annotated[bool, typer.Option("--if-missing", help="do 
                                     ] = False,
               dtype: Annotated[str, typer.Option(help="GGUF weight type: q8_0, f16 or f32")] = "q8_0") -> None:
     """Merge the committed adapter into the base SmolLM2 and write the GGUF + transformers folder it runs."""
+    from kg.artefacts import build_lock
     from pretrain.export import ExportMismatchError
-    from pretrain.generator import ADAPTER_DIR, adapter_digest, build_generator, trained_model_path
+    from pretrain.generator import (
+        ADAPTER_DIR,
+        BUILD_COMMAND,
+        BUILT_DIR,
+        adapter_digest,
+        build_generator,
+        generator_lock,
+        trained_model_path,
+    )
 
     if adapter_digest() is None:
         typer.echo(f"no adapter committed in {ADAPTER_DIR}: the assistant uses the base model")
         return
-    if if_missing:
-        try:
-            typer.echo(f"generator is built: {trained_model_path()}")
-            return
-        except ExportMismatchError:
-            pass
-    typer.echo(f"generator built: {build_generator(dtype=dtype)}")
+    with build_lock(BUILT_DIR, BUILD_COMMAND, generator_lock(BUILT_DIR)) as lock:  # before the build is checked
+        if if_missing:
+            try:
+                typer.echo(f"generator is built: {trained_model_path()}")
+                return
+            except ExportMismatchError:
+                pass
+        typer.echo(f"generator built: {build_generator(dtype=dtype, lock=lock)}")
 
 
 @app.command("eval")

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from kg.artefacts import sha256_file
-from kg.errors import KGError
+from kg.errors import ArtefactMismatchError, KGError
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,12 @@ MANIFEST_VERSION = 1
 SKIPPED_KEYS = ("general.architecture", "general.file_type", "general.quantization_version")
 
 
-class ExportMismatchError(KGError):
+class ExportMismatchError(ArtefactMismatchError):
     """An exported model directory does not match its manifest: the manifest or a file it lists is missing,
     unreadable or changed."""
 
     def __init__(self, path: object, detail: str, rebuild_command: str) -> None:
-        self.path = path
-        super().__init__(f"exported model at {path} does not match its manifest ({detail}): "
-                         f"rebuild it with `{rebuild_command}`")
+        super().__init__(path, detail, "exported model", rebuild_command)
 
 
 class BaseModelMismatchError(KGError):

