@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import gradio as gr
 
+from assistant.citations import clean_text
 from assistant.types import Answer, Audience, Citation, Tier, Triage
 from kg.errors import KGError
 
@@ -195,7 +196,7 @@ def stream_reply(assistant: ChatAssistant, question: str, chat: list, answers: l
     place, followed by its evidence as a collapsible message. ``answers``
     (the session's earlier ``Answer``s) is passed to ``stream`` as history and extended by the new one.
     An expected failure (``KGError``) is shown in the chat and logged by ``log_failure`` under ``request_id``."""
-    question = question.strip()
+    question = clean_text(question).strip()  # a lone surrogate could not be encoded in the reply to the browser
     if not question:
         yield chat, answers
         return

@@ -71,6 +71,17 @@ def test_a_lone_surrogate_is_read_as_a_replacement_character_everywhere(parts):
     assert clean_text("a\ud800b\x00c\x1bd\ne") == "a\ufffdbcd\ne"
 
 
+def test_the_chat_page_can_encode_every_update_for_a_lone_surrogate(parts):
+    import orjson
+
+    from assistant.app import stream_reply
+
+    kg, linker, literature, triager = parts
+    bot = Assistant(kg, linker, literature, FakeGenerator(), triager)
+    for chat, _ in stream_reply(bot, "does metformin cause nausea \ud800?", [], [], "patient"):
+        orjson.dumps(chat)  # what Gradio's server does with each update; a lone surrogate raises here
+
+
 def test_the_shipped_embedder_reads_a_lone_surrogate():
     from assistant.embedding import MiniLMEmbedder
 
