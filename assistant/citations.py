@@ -23,8 +23,8 @@ _BRACKET = re.compile(r"\[\s*([TPtp]\s*\d+(?:\s*[,;]\s*[TPtp]\s*\d+)*)\s*\]")
 _MARKER = re.compile(r"([TPtp])\s*(\d+)")
 #: what looks like a marker or a list or range of them in user text, in any bracket style (after NFKC, which
 #: folds full-width forms): "[T1]", "(P2)", "【T3】", "[[T4]]", "[T1, T2]", "[ t3 ; P1 ]", "[T1-T3]", "〔P2 and P4〕"
-_OPENING = "[({<【〔〖〘〚⟦⟨⟪«‹"
-_CLOSING = "])}>】〕〗〙〛⟧⟩⟫»›"
+_OPENING = "[({<【〔〖〘〚⟦⟨⟪«‹［（｛＜"
+_CLOSING = "])}>】〕〗〙〛⟧⟩⟫»›］）｝＞"
 _USER_MARKER = re.compile(rf"[{re.escape(_OPENING)}]+\s*([TPtp]\s*\d+(?:\s*(?:[,;/&+|~\-–—]|and|to|or)\s*(?:[TPtp]\s*)?"
                           rf"\d+)*)\s*[{re.escape(_CLOSING)}]+")
 #: every square bracket of any width, so none survives into the prompt from user or source text
@@ -37,14 +37,20 @@ _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])|\s*\n\s*")
 VERIFIED_TYPES = (EntityType.DISEASE, EntityType.COMPOUND)
 
 
-def neutralise(user_text: str) -> str:
-    """User (or source) text as it may enter a prompt: every marker-like token defused ("[T1]" -> "T1",
-    "[T1, T2]" -> "T1, T2", "［Ｔ１］" -> "T1"), then every remaining square bracket made round. The resolver reads
-    only square brackets, so by construction nothing the user typed can resolve as a citation, whatever the
-    model copies of it; lone surrogates become U+FFFD."""
+def neutralise(user_text: str, *, source: bool = False) -> str:
+    """User text as it may enter a prompt: every marker-like token defused ("[T1]" -> "T1", "[T1, T2]" ->
+    "T1, T2", "［Ｔ１］" -> "T1"), then every remaining square bracket made round. The resolver reads only square
+    brackets, so by construction nothing the user typed can resolve as a citation, whatever the model copies of
+    it; lone surrogates become U+FFFD. ``source``: text from the sources (a passage), of which only the
+    marker-like tokens are defused, so that their wording ("…", "[1]") reaches the prompt as it was."""
+    if source:
+        return _USER_MARKER.sub(_defused, user_text)
     text = unicodedata.normalize("NFKC", clean_text(user_text))
-    text = _USER_MARKER.sub(lambda m: _MARKER.sub(lambda k: f"{k.group(1).upper()}{k.group(2)}", m.group(1)), text)
-    return text.translate(_SQUARE)
+    return _USER_MARKER.sub(_defused, text).translate(_SQUARE)
+
+
+def _defused(match: re.Match) -> str:
+    return _MARKER.sub(lambda k: f"{k.group(1).upper()}{k.group(2)}", match.group(1))
 
 
 def clean_text(text: str) -> str:

@@ -61,7 +61,7 @@ def strip_echo(text: str, block: EvidenceBlock) -> str:
     own. What follows a head stays; copied closely enough, ``answer.attribute`` gives it its passage's marker again."""
     text = _LABEL.sub("", text)
     for passage in block.passages.values():
-        title = re.escape(neutralise(passage.title))
+        title = re.escape(neutralise(passage.title, source=True))
         head = rf"(?:\[[TP]\d+\][ \t]*{title}|^[ \t]*{title})(?:\s+[—-]+\s*|(?:[ \t]*\[[TP]\d+\])*[ \t]*$)"
         text = re.sub(head, "", text, flags=re.M)
     return text
@@ -79,9 +79,10 @@ def triple_line(marker: str, triple: Triple) -> str:
 
 
 def passage_line(marker: str, passage: Passage, words: int) -> str:
-    """A passage as the prompt shows it; its title and text neutralised like user text (``citations.neutralise``):
-    a bracketed marker inside a source cannot pose as the block's own."""
-    return f"[{marker}] {neutralise(passage.title)} — {neutralise(excerpt(passage.text, words))} ({passage.source})"
+    """A passage as the prompt shows it; a bracketed marker in its title or text is defused
+    (``citations.neutralise(..., source=True)``), so it cannot pose as the block's own."""
+    title, text = neutralise(passage.title, source=True), neutralise(excerpt(passage.text, words), source=True)
+    return f"[{marker}] {title} — {text} ({passage.source})"
 
 
 def build_evidence(triples: Sequence[Triple], passages: Sequence[Passage], budget_tokens: int,
