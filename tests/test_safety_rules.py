@@ -99,6 +99,10 @@ URGENT = [  # (message, category): lay, typo, third-person and clinician phrasin
     # a gestation said without the word "pregnant"
     ("she's 34 wks along and there's a lot of blood, soaking through pads", "pregnancy"),
     ("36+2, baby not moving since this morning", "pregnancy"),
+    # waters breaking before 37 weeks; vomit like coffee grounds or bright red, however told
+    ("31 wks and my waters have gone, it's pouring out", "pregnancy"),
+    ("he's been sick and it looks like used coffee, he's grey", "bleeding"),
+    ("brought up a mouthful of bright red stuff after coughing fit and retching", "bleeding"),
 ]
 
 NOT_URGENT = [
@@ -177,6 +181,10 @@ NOT_URGENT = [
     "Status epilepticus: repeat the benzodiazepine after 5 minutes or go straight to levetiracetam?",
     "my phone died in the rain and won't turn on, is rice a myth?",
     "my baby is 7 weeks old and has a lot of wind, what helps?",
+    # waters breaking asked about ahead of time, or at term; coffee without vomit
+    "I'm 30 weeks, how will I know when my waters break?",
+    "my waters broke an hour ago, I'm 40 weeks, contractions every 8 minutes, when do we go in?",
+    "I threw up after too much coffee this morning, is that normal?",
 ]
 
 

@@ -153,7 +153,7 @@ _SUBJECT = re.compile(r"\b(?:i|i'm|im|i've|ive|i'd|my|we|we're|our|he|he's|hes|s
                       r"they're|pt|patient)\b|\b\d+\s?(?:yo|y/o|yr|[mf])\b")
 _RESOLVED = re.compile(r"\b(?:gone now|went away|resolved|settled|passed(?! out| away)|pain-? ?free|back to normal|"
                        r"then was fine|fine now|cough(?:ed)? (?:it|them|the \w+) (?:up|out)|spat (?:it|them) out|"
-                       r"(?:has|have|had|it'?s|its|is) (?:all )?gone(?: away| now)?"
+                       r"(?<!waters )(?<!water )(?:has|have|had|it'?s|its|is) (?:all )?gone(?: away| now)?"
                        r"(?=\s*(?:[,.;!?]|$|and\b|but\b))|(?:am|i'm|im|feel|feels|felt|feeling|was|is)\s+(?:fine|ok|"
                        r"okay|better|normal)\s+(?:now|since|after|afterwards))\b")
 _ONGOING = re.compile(r"\b(?:still|again|right now|came back|coming back|keeps?|getting worse|worse now|won'?t stop)\b")

@@ -271,6 +271,15 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           rf"\s+{W}{{0,2}}?{BELLY}|\bblurr\w* vision|\bvision\s+(?:is\s+)?blurr\w*|\bseeing (?:spots|stars|flashing)|"
           r"\b(?:baby|bump)\s+(?:has\s+)?(?:stopped|isn'?t|is not|not|hasn'?t)\s+(?:been\s+)?mov\w*",
           needs=rf"\b{PREGNANT}"),
+    # waters breaking before 37 weeks (preterm rupture of membranes), the gestation said anywhere in the conversation
+    # ("when the waters break", "if my waters go" ask ahead of time)
+    _flag("pregnancy", r"(?<!when the )(?<!when my )(?<!when your )(?<!when her )(?<!if the )(?<!if my )(?<!if your )"
+          r"(?<!if her )(?<!before the )(?<!before my )\bwaters?\s+(?:have\s+|has\s+|just\s+|might\s+have\s+|"
+          r"may\s+have\s+)?(?:broke\w*|"
+          r"break\w*|gone|went|gush\w*|leak\w*|trickl\w*|pour\w*|burst)|\b(?:is\s+this|are\s+these|could\s+this\s+be)\s+"
+          r"my\s+waters\b|\b(?:rupture\w*|ruptured)\s+(?:of\s+)?(?:the\s+)?membranes|\b(?:pprom|srom|prom)\b",
+          needs=r"\b(?<![\d][-–])(?:[5-9]|[12]\d|3[0-6])\s*(?:\+[0-6]\s*)?(?:weeks?|wks?)\b(?!\s+(?:old|ago|post))|"
+          r"\b(?:[12]\d|3[0-6])\+[0-6]\b"),
     # diabetic emergency: low sugar, or a diabetic, with confusion/drowsiness/seizure/unresponsiveness; DKA signs.
     _flag("diabetic", ALERT, needs=rf"{LOW_SUGAR}|\bdiabet\w*|\binsulin\b|\bt1d\b"),
     _flag("diabetic", r"\b(?:dka|ketoacidosis|hhs)\b", named=True),
@@ -325,6 +334,11 @@ RED_FLAGS: tuple[RedFlag, ...] = (
           r"blood|\bcough\w*\s+(?:up\s+)?(?:[\w'-]+\s+){0,2}?blood\b[^.?!]{0,60}?\b(?:cups?|mouthfuls?|lots|a lot|"
           r"loads|tablespoons?|spoonfuls?|not (?:a )?little|clots?|handfuls?|a glass|pints?)\b|\b(?:cups?|mouthfuls?|"
           r"tablespoons?|spoonfuls?|handfuls?|glass)\s+of\s+blood\b[^.?!]{0,40}?\bcough\w*"),
+    # vomit like coffee grounds or bright red, however told ("brought up something that looked like used coffee")
+    _flag("bleeding", r"\b(?:vomit\w*|throw\w*\s+up|threw\s+up|thrown\s+up|brought\s+up|bringing\s+up|been\s+sick|"
+          r"sick\s+(?:up|was)|puk\w*)\s+(?:[\w'-]+\s+){0,8}?(?:coffee[- ]grounds?|(?:like|looked like|looks like|"
+          r"resembl\w*)\s+(?:used\s+|old\s+|wet\s+)?coffee|bright\s+red|dark\s+red\s+(?:clots|blood))|"
+          r"\bcoffee[- ]ground\w*\s+(?:vomit\w*|emesis|sick|material)"),
     # black stools (not tarry) that iron or bismuth explain are not melaena
     _flag("bleeding", r"\bblack\s+(?:poo|poop|stool|motion)\w*",
           cause=r"\b(?:iron|ferrous|ferric|bismuth|pepto|liquorice|licorice|blueberr\w*|activated charcoal)\b"),
