@@ -221,7 +221,12 @@ def read_manifest(directory: Path, check: bool = True) -> dict:
     path = Path(directory) / MANIFEST
     if not path.is_file():
         raise PreparedDataError(directory, f"{MANIFEST} missing")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # truncated or overwritten: JSONDecodeError, UnicodeDecodeError
+        raise PreparedDataError(directory, f"unreadable {MANIFEST}: {error}") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise PreparedDataError(directory, f"{MANIFEST} is not an object with a 'files' mapping")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise PreparedDataError(directory, f"format version {manifest.get('format_version')}, "
                                            f"this code reads {FORMAT_VERSION}")

@@ -18,7 +18,7 @@ import torch
 from pretrain.config import parse_config
 from pretrain.data import EdgeSplit, entity_names, leaks
 from pretrain.model import ModelConfig
-from pretrain.prepare import PreparedDataError, prepare, read_manifest
+from pretrain.prepare import MANIFEST, PreparedDataError, prepare, read_manifest
 from pretrain.train import CHECKPOINT, TrainConfig, build_model, load_checkpoint, train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,6 +77,16 @@ def test_a_changed_prepared_file_names_the_command(prepared, tmp_path):
     shutil.copytree(prepared, copy)
     with open(copy / "lm_heldout.bin", "ab") as handle:
         handle.write(b"\0\0")
+    with pytest.raises(PreparedDataError, match="python -m pretrain.prepare"):
+        read_manifest(copy)
+
+
+@pytest.mark.parametrize("damage", [lambda text: text[:len(text) // 2], lambda text: "[]", lambda text: "{}"])
+def test_a_damaged_prepared_manifest_names_the_command(prepared, tmp_path, damage):
+    copy = tmp_path / "copy"
+    shutil.copytree(prepared, copy)
+    manifest = copy / MANIFEST
+    manifest.write_text(damage(manifest.read_text()))
     with pytest.raises(PreparedDataError, match="python -m pretrain.prepare"):
         read_manifest(copy)
 
