@@ -127,7 +127,12 @@ class EdgeSplit:
         npz, manifest_path = directory / NPZ_NAME, directory / MANIFEST_NAME
         if not npz.is_file() or not manifest_path.is_file():
             raise EdgeSplitMismatchError(directory, f"{NPZ_NAME} or {MANIFEST_NAME} missing")
-        manifest = json.loads(manifest_path.read_text())
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:  # truncated or overwritten: JSONDecodeError, UnicodeDecodeError
+            raise EdgeSplitMismatchError(directory, f"unreadable {MANIFEST_NAME}: {error}") from None
+        if not isinstance(manifest, dict):
+            raise EdgeSplitMismatchError(directory, f"{MANIFEST_NAME} is not an object")
         if manifest.get("format_version") != FORMAT_VERSION:
             raise EdgeSplitMismatchError(directory, f"format version {manifest.get('format_version')}, "
                                                     f"this code reads {FORMAT_VERSION}")

@@ -139,6 +139,10 @@ def test_load_rejects_a_mismatched_split(kg, split, tmp_path):
         handle.write(b"\0")
     with pytest.raises(EdgeSplitMismatchError, match="checksum"):
         EdgeSplit.load(tmp_path, kg)
+    for damaged in (json.dumps(manifest)[:40], "[1, 2]"):  # truncated, or not an object
+        manifest_path.write_text(damaged)
+        with pytest.raises(EdgeSplitMismatchError, match="python -m pretrain.data"):
+            EdgeSplit.load(tmp_path, kg)
 
 
 def test_every_relation_has_phrasings_in_both_directions():
