@@ -103,6 +103,10 @@ URGENT = [  # (message, category): lay, typo, third-person and clinician phrasin
     ("31 wks and my waters have gone, it's pouring out", "pregnancy"),
     ("he's been sick and it looks like used coffee, he's grey", "bleeding"),
     ("brought up a mouthful of bright red stuff after coughing fit and retching", "bleeding"),
+    # a named emergency said to be happening now is never cleared by a management question in its sentence
+    ("my son is having anaphylaxis, what's the best thing for it?", "anaphylaxis"),
+    ("she's in anaphylactic shock, do we use the epipen in the thigh?", "anaphylaxis"),
+    ("I think this is sepsis, what's the best antibiotic for it?", "sepsis"),
 ]
 
 NOT_URGENT = [

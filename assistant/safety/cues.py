@@ -119,6 +119,14 @@ _PRACTICE = re.compile(r"\bdo (?:you|we) (?!(?:think|reckon|believe|know|see|mea
 _SELF_STATE = re.compile(r"\b(?:i'?m|im|i am|i feel|i'?m feeling|feeling|i'?ve been|ive been|i have been|been|i get|"
                          r"i have|i'?ve got|having|i keep having|my)\s+(?:so |really |very |quite |a bit |kind of |"
                          r"kinda |pretty |extremely |seriously |actively |passively |a lot of |lots of |some )?$")
+#: a named condition said to be happening to someone now ("my son is having anaphylaxis", "she's in anaphylactic
+#: shock", "I think this is sepsis"), right before it: then no management phrase in the sentence clears it
+_NOW_STATE = re.compile(r"(?:\b(?:is|'s|am|'m|are|'re|was)\s+(?:\w+\s+)?(?:having|in|going into|gone into|showing)|"
+                        r"\b(?:having|has|have|got|getting|developing|developed|showing)|\b(?:think|thinks|worried|"
+                        r"scared|afraid|sure)\s+(?:that\s+)?(?:it'?s|this is|that'?s|he'?s|she'?s|he has|she has|"
+                        r"i have|i'?m|we'?re|they'?re|he is|she is|it is)(?:\s+(?:having|in|got))?|\b(?:might|may|"
+                        r"could|must)\s+(?:be|have)|\blooks? like)\s+(?:an?\s+|full\s+|a\s+full\s+|severe\s+|"
+                        r"another\s+)?$")
 #: a named condition as a property or a service ("the suicidality warning", "sepsis screening tool"), right after it
 _PROPERTY_AFTER = re.compile(r"^\s*(?:warnings?|black[- ]box|label\w*|alerts?|screen\w*|scores?|tools?|bundles?|"
                              r"protocols?|pathways?|awareness|training|statistics|rates?)\b")
@@ -290,7 +298,8 @@ class Scan:
             return True
         sentence = self.text[s0:min(s1, s0 + CONTEXT_CHARS * 5)]
         managing = _MANAGEMENT.search(sentence) or category != "suicide" and _PRACTICE.search(sentence)
-        if named and (category != "suicide" or not _SELF_STATE.search(clause_before)) and (
+        happening = _NOW_STATE.search(clause_before) or category == "suicide" and _SELF_STATE.search(clause_before)
+        if named and not happening and (
                 managing or _PROPERTY_AFTER.match(after) or _AFTERMATH_BEFORE.search(before)):
             return True
         if category != "suicide" and (self.preparing or _GENERIC_PERSON.search(clause_before) and
