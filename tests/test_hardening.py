@@ -124,9 +124,7 @@ def test_prompt_segments_separate_the_template_from_the_contents():
 
 @pytest.fixture(scope="module")
 def smollm_tokenizer():
-    if importlib.util.find_spec("gguf") is None:
-        pytest.skip("gguf is not installed")
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # gguf, which reads the file, is a dependency of the project
 
     path = model_path()
     return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
@@ -159,8 +157,6 @@ def test_llama_cpp_reads_user_role_tokens_as_plain_text():
 # --- 4. damaged weights ---------------------------------------------------------------------------------------------
 
 def test_a_truncated_gguf_is_a_named_error(tmp_path):
-    if importlib.util.find_spec("gguf") is None:
-        pytest.skip("gguf is not installed")
     from assistant.generation import TransformersGenerator
 
     truncated = tmp_path / "cut.gguf"
