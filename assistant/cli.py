@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from assistant import answer_cli, answer_eval, linking_cli
+from assistant import answer_cli, answer_eval, linking_cli, usefulness_eval
 from assistant.literature_cli import eval_retrieval, index_app
 from assistant.safety.cli import eval_triage, triage_app
 from kg.cli import app as kg_app
@@ -26,10 +26,12 @@ app.command("app")(answer_cli.serve)
 app.command("link")(linking_cli.link)
 app.command("link-build")(linking_cli.link_build)
 app.command("link-terms")(linking_cli.link_terms)
+app.command("link-drugnames")(linking_cli.link_drugnames)
 eval_app = typer.Typer(help="Evaluation harnesses; each prints its tables.", no_args_is_help=True)
 eval_app.command("linking")(linking_cli.eval_linking)
 eval_app.command("retrieval")(eval_retrieval)
 eval_app.command("answers")(answer_eval.eval_answers)
+eval_app.command("usefulness")(usefulness_eval.eval_usefulness)
 eval_app.command("triage")(eval_triage)
 app.add_typer(eval_app, name="eval")
 

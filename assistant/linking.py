@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 BASE_SCORE = {"exact": 0.9, "normalised": 0.86, "abbreviation": 0.86, "curated": 0.86, "corpus": 0.85,
               "fuzzy": 0.84, "embedding": 0.8}
 KIND_BONUS = {"name": 0.02, "synonym": 0.01, "lay": 0.01, "abbreviation": 0.01, "curated": 0.01, "corpus": 0.0,
-              "eponym": 0.0}
+              "eponym": 0.0, "drug_name": 0.01}
 #: prior when nothing says which type is wanted: disease-like phrasing means the disease
 TYPE_PRIOR = {EntityType.DISEASE: 0.04, EntityType.COMPOUND: 0.035, EntityType.SYMPTOM: 0.03,
               EntityType.ANATOMY: 0.02, EntityType.PHARMACOLOGIC_CLASS: 0.02, EntityType.SIDE_EFFECT: 0.01,

@@ -143,3 +143,13 @@ def link_terms(kg_data_dir: Path = KG_DIR, ncbi_train: Path | None = NCBI_TRAIN,
         rows = lt.corpus_terms(documents, ev.concept_doids(kg), build_dictionary(kg, corpus=False))
     lt.write_terms(rows, output or lt.TERMS_FILE)
     typer.echo(f"{len(rows):,} phrases from {len(documents)} training documents -> {output or lt.TERMS_FILE}")
+
+
+def link_drugnames(kg_data_dir: Path = KG_DIR) -> None:
+    """Rewrite assistant/resources/drug_names.tsv: brand and other drug names from the drug-named-entity-recognition
+    package, mapped to this KG's compounds (see assistant/linking_drugnames.py)."""
+    from assistant.linking_drugnames import RESOURCE, write_resource
+
+    with KnowledgeGraph.open(kg_data_dir) as kg:
+        count = write_resource(kg)
+    typer.echo(f"wrote {count} drug names to {RESOURCE}")

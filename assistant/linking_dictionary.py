@@ -9,9 +9,10 @@ Besides every name in ``kg.names()`` it holds derived variants, each marked by i
 * numbered stems — "Schwartz-Jampel syndrome 1" -> "Schwartz-Jampel syndrome" (kind ``variant``, only where no
   disease bears the stem as its name); headless stems — "carpal tunnel syndrome" -> "carpal tunnel" (where the
   stem is no KG name and names one disease only);
-* ``abbreviation`` / ``curated`` / ``corpus`` — rows of the committed resources under ``assistant/resources/``
-  (curated abbreviations, curated lay synonyms, and disease phrases learned from the NCBI corpus training
-  split by ``assistant/linking_terms.py``).
+* ``abbreviation`` / ``curated`` / ``corpus`` / ``drug_name`` — rows of the committed resources under
+  ``assistant/resources/`` (curated abbreviations, curated lay synonyms, disease phrases learned from the NCBI
+  corpus training split by ``assistant/linking_terms.py``, and brand and other names of drugs from the
+  ``drug-named-entity-recognition`` package by ``assistant/linking_drugnames.py``).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def read_resource(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
 
 #: committed resources: (file, dictionary kind, required columns)
 RESOURCE_FILES = (("abbreviations.tsv", "abbreviation"), ("lay_synonyms.tsv", "curated"),
-                  ("ncbi_train_terms.tsv", "corpus"))
+                  ("ncbi_train_terms.tsv", "corpus"), ("drug_names.tsv", "drug_name"))
 
 
 def build_dictionary(kg: KnowledgeGraph, resources: Path = RESOURCES, corpus: bool = True) -> Dictionary:
@@ -126,8 +127,9 @@ def build_dictionary(kg: KnowledgeGraph, resources: Path = RESOURCES, corpus: bo
         if kind == "corpus" and not corpus:
             continue
         if not (resources / file).exists():
+            rebuild = {"corpus": "medkg link-terms", "drug_name": "medkg link-drugnames"}.get(kind)
             raise LinkingResourceError(f"{resources / file} is missing: restore it from git"
-                                       + (" or run `medkg link-terms`" if kind == "corpus" else ""))
+                                       + (f" or run `{rebuild}`" if rebuild else ""))
         rows = read_resource(resources / file, ("phrase", "entity_id"))
         known = [r for r in rows if r["entity_id"] in types]
         counts[file] = len(known)

@@ -85,7 +85,7 @@ def test_abbreviations_from_kg_and_curated_table(linker):
 def test_a_curated_lay_phrase_overrides_a_kg_term_of_the_same_name(kg, linker, tmp_path):
     """The full KG names SIDER terms "Feeling sick" (one drug) and "Loose stools": the lay table says what such a
     phrase means to a patient. Here a table maps "asthenia", a SIDER name in the fixture, to Fatigue."""
-    for name in ("abbreviations.tsv", "ncbi_train_terms.tsv"):
+    for name in ("abbreviations.tsv", "ncbi_train_terms.tsv", "drug_names.tsv"):
         (tmp_path / name).write_bytes((RESOURCES / name).read_bytes())
     (tmp_path / "lay_synonyms.tsv").write_text("phrase\tentity_id\tconcept\nasthenia\tUMLS:C0015672\tfatigue\n")
     assert top(linker, "asthenia after chemo") == ("asthenia", "UMLS:C0004093", "exact")
