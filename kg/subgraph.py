@@ -68,6 +68,14 @@ def _rank_sparql(kg: KnowledgeGraph, entity_id: str, relation: Relation | None, 
     return [(str(row.st)[prefix:], entity_curie(row.other), float(row.score), int(row.degree)) for row in rows]
 
 
+def ranked_edges(kg: KnowledgeGraph, entity_id: str, relation: Relation | None, limit: int) -> list[Ranked]:
+    """The entity's edges of ``relation`` (any when None) as (triple id, neighbour id, evidence score, neighbour
+    degree), strongest evidence first, at most ``limit``: the candidates a caller re-ranks by its own relevance
+    model before reading the chosen triples (``kg.triple``)."""
+    rank = _rank_local if kg.has_adjacency else _rank_sparql
+    return rank(kg, entity_id, Relation(relation) if relation is not None else None, limit)
+
+
 def neighbourhood(kg: KnowledgeGraph, entity_ids: Sequence[str], relations: Iterable[Relation] | None = None,
                   hops: int = 1, budget: int = 30) -> Subgraph:
     """The ranked subgraph around ``entity_ids``: at most ``budget`` triples, asked relations first.
