@@ -75,11 +75,13 @@ from assistant.linking import Linker
 from assistant.linking_text import STOPWORDS, fold_token, name_key, tokenize
 from assistant.literature import LiteratureIndex
 from assistant.prompts import PromptSet
+from assistant.relevance import DEFAULT_RELATIONS, Relevance
+from assistant.safety.advice import personal_request
 from assistant.safety.english import EnglishWords
 from assistant.safety.triage import Triager
 from assistant.types import Answer, Audience, EntityMention, Passage, Tier, Triage, Triple
 from kg.store import KnowledgeGraph
-from kg.subgraph import neighbourhood, paths
+from kg.subgraph import neighbourhood, paths, ranked_edges
 from kg.vocab import SIGNATURES, SYMPTOM_RELATIONS, EntityType, Relation
 
 if TYPE_CHECKING:
@@ -98,16 +100,21 @@ SEED_TYPES = frozenset({EntityType.DISEASE, EntityType.COMPOUND, EntityType.SYMP
 INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), relations) for pattern, relations in (
         (r"side[- ]?effects?|adverse|reactions?|(?:make|makes|made|give|gives|gave) (?:me|you)|cause(?:s|d)? (?:me )?|"
-         r"safe",
+         r"safe|\b(?:SEs?|ADRs?|AEs)\b|how (?:often|common|likely|rare)|downsides?",
          (Relation.CAUSES_SIDE_EFFECT,)),
         (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|manage\w*|used (?:for|to)|"
-         r"first[- ]line|pharmacotherapy|indicat\w*|what (?:can|should) i take|prescri\w*)\b",
+         r"first[- ]line|second[- ]line|pharmacotherapy|indicat\w*|prescri\w*|good for|take for|(?:start|started|put)"
+         r" (?:on|with)|options?|remed\w*|reliev\w*|relief|get rid of|go[- ]to|mainstay|drug of choice|tx|rx|mx|"
+         r"what (?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) (?:take|use|give|"
+         r"try|prescribe|do)|works? (?:for|on|against)|agents?|regimens?)\b",
          (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)),
-        (r"\b(?:symptoms?|signs?|present\w*|phenotypes?|feel like|what happens)\b",
+        (r"\b(?:symptoms?|signs?|present\w*|phenotypes?|feel like|what happens|look like|how (?:do|would|can|will) "
+         r"(?:i|you|we|one) (?:know|tell)|tell if|features?|clinical picture)\b",
          (Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE)),
         (r"\b(?:class|kind of|type of|group|SSRIs?|SNRIs?|NSAIDs?|inhibitors?|blockers?|agonists?|antagonists?|"
          r"diuretics?|water pills?|antibiotics?|antibacterials?|antihistamines?|opioids?|statins?|macrolides?|"
-         r"penicillins?|steroids?|corticosteroids?|antidepressants?|anticoagulants?|blood thinners?)\b",
+         r"penicillins?|steroids?|corticosteroids?|antidepressants?|anticoagulants?|blood thinners?|benzos?|"
+         r"benzodiazepines?|painkillers?|sleeping (?:pills?|tablets?)|opioids?|opiates?|ARBs?)\b",
          (Relation.IN_CLASS,)),
         (r"\b(?:genes?|genetic\w*|mutations?|inherit\w*|hereditary)\b", (Relation.ASSOCIATED_WITH_GENE,)),
         (r"\b(?:targets?|binds?|mechanism)\b", (Relation.BINDS_GENE,)),
@@ -122,6 +129,14 @@ _NOT_COVERED = re.compile(r"\b(?:price|prices|cost|costs|how much (?:does|is) .{
                           r"reimburse\w*|copay|in stock|pharmacy near|near me|open (?:now|today)|"
                           r"how many patients|last year at)\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][a-z]{6,}")
+#: the kinds of personal request (``assistant.safety.advice``) as the decline names them
+_REQUESTS = {"dosing": "doses", "prescription": "prescriptions", "stop_switch": "stopping or switching a medicine",
+             "safe_for_me": "whether a medicine is safe for you", "child_pregnancy": "children and pregnancy"}
+DECLINED_FLAG = "declined"
+#: words of a finding's name that say how a disease runs, not which disease it is ("Gout flare" is gout)
+_COURSE_WORDS = frozenset({"acute", "chronic", "primary", "secondary", "flare", "flares", "attack", "attacks",
+                           "episode", "stable", "unstable", "mild", "moderate", "severe", "recurrent", "exacerbation",
+                           "uncomplicated", "simple"})
 
 
 @dataclass(frozen=True)
@@ -208,6 +223,15 @@ class Prepared:
     fixed_text: str | None = None
     messages: tuple[dict[str, str], ...] = ()
     block: EvidenceBlock | None = None
+    gaps: tuple[str, ...] = ()  # notes: an asked kind of fact the KG holds none of for a seed ("no side effects")
+
+
+#: the kinds of fact a question lists, as a gap note names them
+_LISTED = ((frozenset({Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR}), "treatments or uses"),
+           (frozenset({Relation.CAUSES_SIDE_EFFECT}), "side effects"),
+           (frozenset({Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE}), "symptoms or signs"),
+           (frozenset({Relation.ASSOCIATED_WITH_GENE}), "associated genes"),
+           (frozenset({Relation.BINDS_GENE}), "targets"))
 
 
 class Assistant:
@@ -217,6 +241,7 @@ class Assistant:
                  triager: Triager, prompts: PromptSet | None = None, config: AnswerConfig | None = None) -> None:
         self.kg, self.linker, self.literature, self.generator = kg, linker, literature, generator
         self.triager = triager
+        self.relevance = Relevance(kg, literature)
         self.english = triager.language.english if triager.language is not None else EnglishWords()
         self.prompts = prompts or PromptSet.load()
         self.config = config or AnswerConfig()
@@ -302,6 +327,12 @@ class Assistant:
         if check.urgent:
             return fixed("triage", check.message, triage=check, flags=(*flags, _triage_flag(check)))
         linked = {"mentions": mentions, "seeds": tuple(seeds), "asked": asked}
+        request = personal_request(question) if check.in_scope or seeds else None
+        if request:  # the KG holds general facts: personal dosing, prescribing, stopping, children and pregnancy
+            net = check.message + "\n\n" if check.tier is Tier.POSSIBLE and check.message else ""
+            situation = "child_pregnancy" if request == "child_pregnancy" else "personal_advice"
+            text = net + self.prompts.message(situation, audience, what=_REQUESTS[request])
+            return fixed(situation, text, **linked, triage=check, flags=(*flags, f"{DECLINED_FLAG}: {request}"))
         if carried:
             flags.append("follow-up: carried " + ", ".join(carried))
         if check.tier is Tier.POSSIBLE:
@@ -323,6 +354,8 @@ class Assistant:
                          flags=(*flags, situation), triage=check)
 
         triples = self._triples(seeds, asked)
+        gaps = self._gaps(seeds, asked, triples, audience)
+        flags += [f"kg gap: {gap}" for gap in gaps]
         t = lap("subgraph", t)
         passages = self._passages(question, seeds)
         t = lap("literature", t)
@@ -338,7 +371,7 @@ class Assistant:
         messages = self._messages(question, history, audience, block)
         lap("prompt", t)
         return Prepared(question=question, audience=audience, started=started, timings=timings, **linked,
-                        flags=tuple(flags), triage=check, messages=tuple(messages), block=block)
+                        flags=tuple(flags), triage=check, messages=tuple(messages), block=block, gaps=tuple(gaps))
 
     def stream(self, question: str, history: Sequence[Answer] = (),
                audience: Audience = Audience.PATIENT) -> Iterator[str | Answer]:
@@ -458,6 +491,11 @@ class Assistant:
             same = [e for e in self.linker.dictionary.entries.get(name_key(name), ()) if e.entity_type in wanted]
             if same:
                 return max(same, key=lambda e: (e.kind == "name", self.kg.degree(e.entity_id))).entity_id
+        for name in (entity.name, *entity.synonyms):  # "Gout flare", "Primary hypothyroidism", "Angina, stable"
+            bare = " ".join(w for w in name_key(name).split() if w not in _COURSE_WORDS)
+            same = [e for e in self.linker.dictionary.entries.get(bare, ()) if e.entity_type in wanted]
+            if bare and bare != name_key(name) and same:
+                return max(same, key=lambda e: (e.kind == "name", self.kg.degree(e.entity_id))).entity_id
         return entity_id
 
     def _triples(self, seeds: list[str], asked: tuple[Relation, ...]) -> list[Triple]:
@@ -478,15 +516,65 @@ class Assistant:
         # other drugs are noise, so only the drugs, diseases, classes and genes are expanded
         topics = [s for s in seeds if self.kg.entity(s).type not in (EntityType.SIDE_EFFECT, EntityType.SYMPTOM)]
         expand = topics or seeds
+        # the asked relations (or what a bare name asks: a disease's treatments and symptoms, a drug's uses and
+        # side effects) ranked by relevance to the asker (``assistant.relevance``); then the rest of the
+        # neighbourhood by evidence, for what is left of each seed's share
+        ranked: dict[str, list[str]] = {}
+        for seed in expand:
+            wanted = asked or DEFAULT_RELATIONS.get(self.kg.entity(seed).type, ())
+            scored = self.relevance.rank(seed, wanted) if wanted else []
+            if wanted and not scored and self.kg.entity(seed).type is EntityType.DISEASE:
+                # "pulmonary tuberculosis", "focal epilepsy": a subtype without such facts is answered with its
+                # nearest ancestor's (the gap note says the subtype itself has none)
+                for parent in self._ancestors(seed):
+                    scored = self.relevance.rank(parent, wanted)
+                    if scored:
+                        break
+            ranked[seed] = [s.triple_id for s in scored]
         graph = neighbourhood(self.kg, expand, asked or None, hops=1, budget=max(self.config.triples * 3, 24))
-        chosen, per_seed = list(joined), {}
-        share = max(2, self.config.triples // len(expand))
         for triple in graph.triples:
             seed = triple.subject if triple.subject in expand else triple.object
-            if triple not in chosen and per_seed.get(seed, 0) < share:
-                per_seed[seed] = per_seed.get(seed, 0) + 1
-                chosen.append(triple)
+            ranked.setdefault(seed, []).append(triple.id)
+        chosen, per_seed = list(joined), {}
+        share = max(2, self.config.triples // len(expand))
+        for seed in expand:
+            for triple_id in dict.fromkeys(ranked.get(seed, ())):
+                if per_seed.get(seed, 0) >= share:
+                    break
+                triple = self.kg.triple(triple_id)
+                if triple not in chosen:
+                    per_seed[seed] = per_seed.get(seed, 0) + 1
+                    chosen.append(triple)
         return chosen[:self.config.triples]
+
+    def _ancestors(self, disease: str, levels: int = 2) -> list[str]:
+        """The disease's ``subclass_of`` parents, then theirs, nearest first."""
+        found, frontier = [], [disease]
+        for _ in range(levels):
+            parents = []
+            for node in frontier:
+                for triple_id, other, _, _ in ranked_edges(self.kg, node, Relation.SUBCLASS_OF, 20):
+                    if self.kg.triple(triple_id).subject == node and other not in found:
+                        parents.append(other)
+                        found.append(other)
+            frontier = parents
+        return found
+
+    def _gaps(self, seeds: Sequence[str], asked: tuple[Relation, ...], triples: Sequence[Triple],
+              audience: Audience) -> list[str]:
+        """A note per drug or disease seed that has no fact of the kind the question lists ("side effects of
+        atorvastatin": the KG holds none), so the answer does not pass off other facts as the whole list."""
+        notes = []
+        for relations, what in _LISTED:
+            if not relations.intersection(asked):
+                continue
+            for seed in seeds:
+                if self.kg.entity(seed).type not in (EntityType.DISEASE, EntityType.COMPOUND):
+                    continue
+                if not any(t.predicate in relations and seed in (t.subject, t.object) for t in triples):
+                    notes.append(self.prompts.message("gap", audience, what=what, name=self.kg.name(seed)))
+            break  # the first kind the question asks about is the one it lists
+        return notes
 
     def concept(self, entity_id: str) -> tuple[str, ...]:
         """The entity and its records in other sources: cross-referenced (``KnowledgeGraph.same_concept``) or
@@ -634,6 +722,7 @@ class Assistant:
             if triples or block.passages:
                 parts.append(self.prompts.message("uncited", audience) + "\n"
                              + listed(triples, list(block.passages.values())))
+        parts += list(prepared.gaps)
         disclaimer = self.prompts.message("disclaimer", audience)
         if disclaimer:
             parts.append(disclaimer)
