@@ -79,6 +79,8 @@ DEV_SET = REPO / "eval" / "answers_dev.jsonl"
 TRIAGE_SET = REPO / "eval" / "triage_set.jsonl"
 KEYS = ("id", "question", "audience", "expected_entity_ids", "expected_relation", "expect_abstain", "expect_triage",
         "history", "category")
+#: keys a row may add (the blind batches and the usefulness set): key -> default
+OPTIONAL = {"expect_decline": False, "expected_first": [], "poor_first": [], "topic": None, "kg_gaps": []}
 CURIE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:[^\s:]\S*$")
 _BRACKET = re.compile(r"\[\s*[TPtp]\s*\d+(?:\s*[,;]\s*[TPtp]\s*\d+)*\s*\]")
 _MARKER = re.compile(r"([TPtp])\s*(\d+)")
@@ -103,6 +105,10 @@ class QuestionRow:
     expect_triage: bool
     history: tuple[str, ...]  # earlier user questions of the conversation, oldest first
     category: str | None  # e.g. "side_effect", "no_answer"; in the triage set the red flag, null for look-alikes
+    expect_decline: bool = False  # personal dosing, prescriptions, stopping or switching, children, pregnancy
+    expected_first: tuple[str, ...] = ()  # what a good clinician names first (ids the KG holds for the question)
+    poor_first: tuple[str, ...] = ()  # what would be a poor first answer (obsolete, rare, neonatal-only)
+    topic: str | None = None  # the condition or drug asked about (the usefulness set is split by topic)
 
 
 @dataclass(frozen=True)
@@ -127,10 +133,15 @@ class TripleLookup(Protocol):
 def _row(data: object, fail: Callable[[str], QuestionSetError]) -> QuestionRow:
     if not isinstance(data, dict):
         raise fail(f"expected a JSON object, got {type(data).__name__}")
-    missing, unknown = [k for k in KEYS if k not in data], sorted(set(data) - set(KEYS))
+    missing, unknown = [k for k in KEYS if k not in data], sorted(set(data) - set(KEYS) - set(OPTIONAL))
     if missing or unknown:
         raise fail("; ".join(filter(None, [missing and f"missing keys {missing}", unknown and f"unknown keys "
-                                           f"{unknown}"])) + f" (expected exactly {list(KEYS)})")
+                                           f"{unknown}"])) + f" (expected {list(KEYS)}, optionally {list(OPTIONAL)})")
+    data = {**OPTIONAL, **data}
+    if not isinstance(data["expect_decline"], bool):
+        raise fail(f"'expect_decline' must be true or false, got {data['expect_decline']!r}")
+    if data["topic"] is not None and not isinstance(data["topic"], str):
+        raise fail(f"'topic' must be null or a string, got {data['topic']!r}")
     for key in ("id", "question"):
         if not isinstance(data[key], str) or not data[key].strip():
             raise fail(f"{key!r} must be a non-empty string, got {data[key]!r}")
@@ -144,16 +155,18 @@ def _row(data: object, fail: Callable[[str], QuestionSetError]) -> QuestionRow:
     relation = data["expected_relation"]
     if relation is not None and relation not in {r.value for r in Relation}:
         raise fail(f"'expected_relation' must be null or a kg.vocab.Relation value, got {relation!r}")
-    for key in ("expected_entity_ids", "history"):
+    for key in ("expected_entity_ids", "history", "expected_first", "poor_first", "kg_gaps"):
         value = data[key]
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             raise fail(f"{key!r} must be a list of non-empty strings, got {value!r}")
-    bad = [v for v in data["expected_entity_ids"] if not CURIE.match(v)]
+    bad = [v for key in ("expected_entity_ids", "expected_first", "poor_first") for v in data[key]
+           if not CURIE.match(v)]
     if bad:
         raise fail(f"'expected_entity_ids' must be CURIEs like 'DOID:9352', got {bad}")
     return QuestionRow(data["id"], data["question"], Audience(data["audience"]), tuple(data["expected_entity_ids"]),
                        Relation(relation) if relation is not None else None, data["expect_abstain"],
-                       data["expect_triage"], tuple(data["history"]), data["category"])
+                       data["expect_triage"], tuple(data["history"]), data["category"], data["expect_decline"],
+                       tuple(data["expected_first"]), tuple(data["poor_first"]), data["topic"])
 
 
 def read_question_set(*paths: Path | str) -> list[QuestionRow]:
@@ -529,14 +542,18 @@ def eval_answers(
     assistant = Assistant.open(generator=Generator(generator).value,
                                **local_weights(Generator(generator).value, weights))
     outcomes = run(assistant, rows)
+    from assistant.usefulness_eval import format_handling, handling
+
     with KnowledgeGraph.open(kg_data_dir or DEFAULT_DATA_DIR) as kg:
-        report = evaluate(outcomes, kg)
+        report, handled = evaluate(outcomes, kg), handling(outcomes, kg)
     typer.echo(f"question sets: {', '.join(str(p) for p in paths)}; generator {Generator(generator).value}, "
                f"weights {weights}"
                + (f"; audience forced to {Audience(audience).value}" if audience is not None else ""))
     typer.echo(format_report(report))
+    typer.echo("\n" + format_handling(handled))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({"report": asdict(report), "outcomes": [asdict(o) for o in outcomes]},
+        json_path.write_text(json.dumps({"report": asdict(report), "handling": asdict(handled),
+                                         "outcomes": [asdict(o) for o in outcomes]},
                                         ensure_ascii=False, indent=1))
         typer.echo(f"outcomes written to {json_path}")
