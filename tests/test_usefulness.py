@@ -1,0 +1,118 @@
+"""Personal-advice requests, the relevance ranking, the drug-names resource and the usefulness metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.answer_eval import Outcome, QuestionRow, read_question_set
+from assistant.linking_drugnames import drug_name_rows
+from assistant.relevance import Relevance, Weights
+from assistant.safety.advice import personal_request
+from assistant.types import Answer, Audience, Citation
+from assistant.usefulness_eval import USEFULNESS_DIR, declined, false_refusals, named_items, split, usefulness
+from kg.types import Triple
+from kg.vocab import Relation
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("how many mg of zoloft should i take", "dosing"),
+    ("how much ibuprofen can i take in a day", "dosing"),
+    ("can i double my dose of sertraline", "dosing"),
+    ("can you prescribe me amoxicillin", "prescription"),
+    ("i need a refill of my inhaler", "prescription"),
+    ("can I stop my warfarin before dental work", "stop_switch"),
+    ("should I switch from lipitor to crestor", "stop_switch"),
+    ("is it safe for me to take advil with my kidney problems", "safe_for_me"),
+    ("can I take my metformin with my kidney disease", "safe_for_me"),
+    ("can i take ibuprofen while pregnant", "child_pregnancy"),
+    ("what dose of tylenol for my 2 year old", "child_pregnancy"),
+])
+def test_personal_requests_are_recognised_by_kind(question, kind):
+    assert personal_request(question) == kind
+
+
+@pytest.mark.parametrize("question", [
+    "what helps a migraine?", "side effects of ibuprofen", "does zoloft help panic attacks", "is ibuprofen safe",
+    "can metformin cause diarrhea", "what happens if you stop taking statins", "my kid has a fever",
+    "my 4 year old has a temperature of 38.2 and a runny nose", "first-line for HTN?",
+    "how often does amiodarone cause thyroid problems", "when do you switch from nasal cannula to a mask?",
+])
+def test_general_questions_are_not_personal_requests(question):
+    assert personal_request(question) is None
+
+
+def test_relevance_puts_a_disease_modifying_drug_first_and_follows_its_weights(kg):
+    ranked = Relevance(kg).rank("DOID:6364", (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR))
+    assert ranked and ranked[0].relation is Relation.TREATS
+    assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
+    kind_only = Relevance(kg, weights=Weights(kind=1, tier=0, frequency=0, degree=0))
+    by_kind = kind_only.rank("DOID:6364", (Relation.INDICATED_FOR, Relation.PALLIATES))
+    assert [s.relation for s in by_kind][0] is Relation.PALLIATES  # 0.8 over a label indication's 0.2
+    assert set(ranked[0].features) == {"kind", "tier", "frequency", "degree"}  # corpus terms off at weight 0
+
+
+def test_drug_names_keep_brands_and_drop_ordinary_words(kg):
+    dictionary = {
+        "drug_variant_to_canonical": {"glucophage": ["metformin"], "sits": ["metformin"], "all clear": ["metformin"],
+                                      "zzdrugx": ["unknown drug"], "publisher=x": ["metformin"],
+                                      "metformin": ["metformin"]},
+        "drug_canonical_to_data": {"metformin": {"drugbank_id": "DB00331"}, "unknown drug": {}},
+        "drug_variant_to_variant_data": {"glucophage": {"is_brand": True}},
+    }
+    rows = list(drug_name_rows(kg, dictionary))
+    assert rows == [("glucophage", "DRUGBANK:DB00331", "metformin", "brand")]  # the KG already has "metformin"
+
+
+def _answer(citations=(), evidence=(), abstained=False, flags=()):
+    return Answer(question="q", audience=Audience.PATIENT, text="", citations=tuple(citations),
+                  evidence=tuple(evidence), abstained=abstained, flags=tuple(flags))
+
+
+def _row(**fields) -> QuestionRow:
+    base = dict(id="r", question="q", audience=Audience.PATIENT, expected_entity_ids=("D",), expected_relation=None,
+                expect_abstain=False, expect_triage=False, history=(), category=None)
+    return QuestionRow(**{**base, **fields})
+
+
+class _KG:
+    triples = {"t1": ("A", "D"), "t2": ("B", "D"), "t3": ("D", "C")}
+
+    def triple(self, triple_id):
+        subject, obj = self.triples[triple_id]
+        return Triple(id=triple_id, subject=subject, predicate=Relation.TREATS, object=obj)
+
+
+def _cite(triple_id, marker):
+    return Citation(marker=marker, kind="triple", id=triple_id, text="", source="", licence="")
+
+
+def test_usefulness_reads_the_items_an_answer_names_in_order():
+    t1, t2, t3 = _cite("t1", "T1"), _cite("t2", "T2"), _cite("t3", "T3")
+    cited = _answer([t2, t1], [t1, t2, t3])
+    assert named_items(cited, ("D",), lambda i: _KG.triples[i]) == ["B", "A"]
+    listed = _answer([], [t3, t1])  # nothing cited: the evidence is shown as a list
+    assert named_items(listed, ("D",), lambda i: _KG.triples[i]) == ["C", "A"]
+    rows = [Outcome(_row(expected_first=("A",), poor_first=("B",)), cited, 1.0),
+            Outcome(_row(expected_first=("A",), poor_first=("B",)), _answer([t1], [t1]), 1.0),
+            Outcome(_row(expected_first=("Z",)), _answer(abstained=True), 1.0)]
+    result = usefulness(rows, _KG())
+    assert (result.first_hit.hits, result.lead.hits, result.poor_first.hits, result.first_hit.total) == (2, 1, 1, 3)
+
+
+def test_declines_and_refusals_are_counted_apart():
+    rows = [Outcome(_row(expect_decline=True), _answer(abstained=True, flags=("declined: dosing",)), 1.0),
+            Outcome(_row(), _answer(abstained=True, flags=("declined: stop_switch",)), 1.0),
+            Outcome(_row(), _answer(), 1.0)]
+    assert (declined(rows).hits, declined(rows).total) == (1, 1)
+    assert (declined(rows, expected=False).hits, declined(rows, expected=False).total) == (1, 2)
+    assert (false_refusals(rows).hits, false_refusals(rows).total) == (1, 2)
+
+
+def test_the_usefulness_set_is_split_by_topic_and_every_row_parses():
+    rows = read_question_set(*sorted(USEFULNESS_DIR.glob("*.jsonl")))
+    assert len(rows) >= 150 and all(r.expected_first for r in rows)
+    halves = {}
+    for row in rows:
+        halves.setdefault(row.topic, set()).add(split(row))
+    assert all(len(sides) == 1 for sides in halves.values())  # a topic never straddles the halves
+    assert {side for sides in halves.values() for side in sides} == {"tune", "held-out"}
