@@ -146,8 +146,18 @@ class MarkerCheck:
 #: words that say which way a clause's fact goes: a drug causing a finding, or a drug helping a condition
 _CUES = {"causes": re.compile(r"\b(?:caus\w*|side[- ]effects?|adverse|give[s]? you|lead[s]? to|trigger\w*)\b", re.I),
          "helps": re.compile(r"\b(?:treat\w*|help\w*|eas(?:e|es|ing)|reliev\w*|used (?:for|to)|prescribed)\b", re.I)}
+#: "helps" fits only a treatment fact: "warfarin can ease rodenticides [T1]" does not state an ``in_class`` fact
 _CUE_CLASH = {"causes": {Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR},
-              "helps": {Relation.CAUSES_SIDE_EFFECT}}
+              "helps": set(Relation) - {Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR}}
+#: a clause calling its items drugs or medicines cannot cite a gene fact ("Drugs for asthma include SPRR2B [T1]")
+_DRUG_NOUN = re.compile(r"\b(?:drugs?|medicines?|medications?|treatments?|tablets?|pills?|therap(?:y|ies))\b", re.I)
+_GENE_NOUN = re.compile(r"\b(?:genes?|proteins?|targets?|enzymes?|receptors?|transporters?)\b", re.I)
+_GENE_RELATIONS = {Relation.ASSOCIATED_WITH_GENE, Relation.BINDS_GENE}
+#: the KG's source names: a clause naming one must cite a fact from it ("DisGeNET" on a DISEASES fact is wrong)
+SOURCE_NAMES = ("DrugCentral", "DrugBank", "DOAF", "MEDLINE", "BindingDB", "Human Phenotype Ontology", "DISEASES",
+                "GWAS Catalog", "PharmacotherapyDB", "Disease Ontology", "PubChem", "PDSP", "DisGeNET", "ChEMBL",
+                "SIDER", "Hetionet")
+_SOURCE_NAME = re.compile(r"\b(" + "|".join(map(re.escape, SOURCE_NAMES)) + r")\b")
 
 
 #: a negation in a clause's last part ("My sources do not say that X treats Y [T1]"): a denial cannot cite a fact
@@ -182,6 +192,11 @@ def _states(clause: str, cue: str | None, triple: Triple, seeds: set[str],
     when the clause's last cue says the opposite ("can cause" on a "treats" fact); None if it states it."""
     if cue is not None and triple.predicate in _CUE_CLASH[cue]:
         return str(triple.predicate.value)
+    if triple.predicate in _GENE_RELATIONS and _DRUG_NOUN.search(clause) and not _GENE_NOUN.search(clause):
+        return str(triple.predicate.value)
+    named = set(_SOURCE_NAME.findall(clause))
+    if named and not any(source.startswith(name) or name in source for name in named for source in triple.sources):
+        return "source"
     ends = (triple.subject, triple.object)
     missing = next((end for end in ends if end not in seeds and not mentions(clause, end)), None)
     if missing is None and all(end in seeds for end in ends) and not mentions(clause, triple.object):
@@ -252,6 +267,23 @@ def contradicted(sentences_: Iterable[str], triples: Mapping[str, Triple], seeds
     return found
 
 
+def _whole_sentence(sentence: str, triples: Mapping[str, Triple], states) -> str | None:
+    """A sentence whose markers sit on its subject ("Salbutamol [T1] and salbutamol [T2] are used to treat
+    asthma") fails clause by clause though the sentence states the facts: the sentence with its triple markers
+    moved to its end, keeping those the whole sentence states (by its last cue), or None if it states none."""
+    markers = [m for m in dict.fromkeys(_TRIPLE_MARKER.findall(sentence)) if m in triples]
+    plain = re.sub(r"[ \t]{2,}", " ", _BRACKET.sub("", sentence)).strip()
+    body, end = re.match(r"(.*?)([.!?]*)$", plain, re.DOTALL).groups()
+    if _denies(body):
+        return None
+    cue = _last_cue(body)
+    stated = [m for m in markers if states(body, cue, triples[m]) is None]
+    passages = [m for m in dict.fromkeys(re.findall(r"\[(P\d+)\]", sentence))]
+    if not stated:
+        return None
+    return re.sub(r"[ \t]+([.,;:!?])", r"\1", body.rstrip()) + "".join(f" [{m}]" for m in (*stated, *passages)) + end
+
+
 def check_markers(sentences_: Iterable[str], triples: Mapping[str, Triple], seeds: Iterable[str],
                   mentions: Callable[[str, str], bool]) -> MarkerCheck:
     """A ``[T<n>]`` must close a clause that says what its triple says: every end of the triple that is not one
@@ -304,7 +336,11 @@ def check_markers(sentences_: Iterable[str], triples: Mapping[str, Triple], seed
             out.append(clause.rstrip() + "".join(f" [{m}]" for m in dict.fromkeys(shown)))
         out.append(sentence[end:])
         if unsourced:
-            dropped.append(sentence)
+            repaired = _whole_sentence(sentence, triples, states)
+            if repaired is None:
+                dropped.append(sentence)
+                continue
+            kept.append(repaired)  # "Salbutamol [T1] and salbutamol [T2] are used to treat asthma": markers moved
             continue
         text = "".join(out)
         kept.append(re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", text)).strip())

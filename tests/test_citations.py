@@ -209,3 +209,33 @@ def test_unsourced_keeps_only_advice_and_statements_about_the_sources(sentence, 
         return "ASTHMA" in text
 
     assert unsourced([sentence], names_other) == ([sentence] if removed else [])
+
+
+def test_check_markers_repairs_markers_on_the_subject_and_checks_nouns_sources_and_cues():
+    gene = Triple("t7", "D1", Relation.ASSOCIATED_WITH_GENE, "G1", "asthma", "SPRR2B", ("DisGeNET",), "v1", "CC BY",
+                  Curation.DATABASE)
+    drug_class = Triple("t8", "C3", Relation.IN_CLASS, "K1", "warfarin", "rodenticides", ("DrugCentral",), "v1",
+                        "CC BY", Curation.DATABASE)
+    triples = {"T1": triple(1, subject="C1", obj="D1"), "T2": triple(2, subject="C2", obj="D1"), "T3": gene,
+               "T4": drug_class}
+    named = {"C1": "salbutamol", "C2": "terbutaline", "C3": "warfarin", "D1": "asthma", "G1": "SPRR2B",
+             "K1": "rodenticides"}
+
+    def mentions(sentence: str, entity_id: str) -> bool:
+        return named[entity_id] in sentence.lower().replace("sprr2b", "SPRR2B")
+
+    checked = check_markers([
+        "Salbutamol [T1] and terbutaline [T2] are used to treat asthma.",  # markers on the subjects: moved
+        "Salbutamol [T1] and fever are used to treat asthma.",  # states T1 only, by the whole sentence
+        "Drugs for asthma include SPRR2B [T3].",  # a gene called a drug
+        "Genes linked to asthma include SPRR2B [T3].",
+        "DISEASES lists SPRR2B for asthma [T3].",  # the fact is DisGeNET's
+        "Warfarin can ease rodenticides [T4].",  # "ease" on a class fact
+        "Warfarin is in the class of rodenticides [T4].",
+    ], triples, [], mentions)  # no seed may stay implicit: each clause must name both ends
+    assert checked.sentences == ("Salbutamol and terbutaline are used to treat asthma [T1] [T2].",
+                                 "Salbutamol and fever are used to treat asthma [T1].",
+                                 "Genes linked to asthma include SPRR2B [T3].",
+                                 "Warfarin is in the class of rodenticides [T4].")
+    assert checked.dropped == ("Drugs for asthma include SPRR2B [T3].", "DISEASES lists SPRR2B for asthma [T3].",
+                               "Warfarin can ease rodenticides [T4].")
