@@ -105,7 +105,8 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
         (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|manage\w*|used (?:for|to)|"
          r"first[- ]line|second[- ]line|pharmacotherapy|indicat\w*|prescri\w*|good for|take for|(?:start|started|put)"
          r" (?:on|with)|options?|remed\w*|reliev\w*|relief|get rid of|go[- ]to|mainstay|drug of choice|tx|rx|mx|"
-         r"what (?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) (?:take|use|give|"
+         r"what (?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) "
+         r"(?:usually |normally |typically |often |generally )?(?:take|use|give|"
          r"try|prescribe|do)|works? (?:for|on|against)|agents?|regimens?)\b",
          (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)),
         (r"\b(?:symptoms?|signs?|present\w*|phenotypes?|feel like|what happens|look like|how (?:do|would|can|will) "
@@ -133,6 +134,12 @@ _WORD = re.compile(r"[A-Za-z][a-z]{6,}")
 _REQUESTS = {"dosing": "doses", "prescription": "prescriptions", "stop_switch": "stopping or switching a medicine",
              "safe_for_me": "whether a medicine is safe for you", "child_pregnancy": "children and pregnancy"}
 DECLINED_FLAG = "declined"
+#: a question asking how often something happens
+_HOW_OFTEN = re.compile(r"\b(?:how (?:often|common|likely|rare|frequent\w*)|frequency|incidence|rate of|chance of|"
+                        r"percentage|what percent)\b", re.IGNORECASE)
+#: a mention this sure, of a drug, disease or drug class, makes a question medical (see ``prepare``)
+_NAMED_SCORE = 0.85
+_TOPIC_TYPES = frozenset({EntityType.DISEASE, EntityType.COMPOUND, EntityType.PHARMACOLOGIC_CLASS})
 #: words of a finding's name that say how a disease runs, not which disease it is ("Gout flare" is gout)
 _COURSE_WORDS = frozenset({"acute", "chronic", "primary", "secondary", "flare", "flares", "attack", "attacks",
                            "episode", "stable", "unstable", "mild", "moderate", "severe", "recurrent", "exacerbation",
@@ -340,7 +347,11 @@ class Assistant:
         # scope is the classifier's health relevance; a follow-up carrying the previous turn's seeds is in scope,
         # and so is anything that may be urgent or may describe something happening now
         at_risk = check.tier is Tier.POSSIBLE or check.situational
-        in_scope = check.in_scope or bool(carried) or at_risk
+        # a drug, disease or class named plainly makes a question medical whatever the classifier thinks of a terse
+        # text ("first-line for T2DM?", "and apixaban's main SEs?")
+        named = any(m.score >= _NAMED_SCORE and m.entity_id in seeds and m.method not in ("fuzzy", "embedding")
+                    and EntityType(m.entity_type) in _TOPIC_TYPES for m in mentions)
+        in_scope = check.in_scope or bool(carried) or at_risk or named
         check = replace(check, in_scope=in_scope)
         # an unknown word is answered around, not refused, for someone who may be describing what happens now
         unknown = self._unknown_term(question, mentions) if in_scope and not at_risk else None
@@ -449,10 +460,16 @@ class Assistant:
                  if m.score >= self.config.min_link_score and EntityType(m.entity_type) in SEED_TYPES]
         seeds = list(dict.fromkeys(seeds))[:self.config.max_seeds]
         carried: list[str] = []
-        if history and (_ANAPHOR.search(question) or (not seeds and relevant)):
+        # "how common is the diarrhoea?" after "side effects of metformin": a follow-up naming only a finding asks
+        # about it for the previous turn's drug or disease
+        findings_only = bool(seeds) and all(self.kg.entity(s).type in (EntityType.SIDE_EFFECT, EntityType.SYMPTOM)
+                                            for s in seeds)
+        if history and (_ANAPHOR.search(question) or (not seeds and relevant) or findings_only):
             last = history[-1]  # its seeds hold what it carried itself ("what is it used for?" -> omeprazole)
+            wanted_types = ((EntityType.DISEASE, EntityType.COMPOUND) if findings_only and not _ANAPHOR.search(question)
+                            else SEED_TYPES)
             previous = [e for e in (last.seeds or tuple(m.entity_id for m in last.entities))
-                        if self.kg.entity(e).type in SEED_TYPES]
+                        if self.kg.entity(e).type in wanted_types]
             carried = [e for e in dict.fromkeys(previous) if e not in seeds][:self.config.max_seeds - len(seeds)]
             seeds += carried
         return mentions, seeds, carried
@@ -701,14 +718,20 @@ class Assistant:
         if unsupported:
             parts.append(self.prompts.message("removed", audience, count=len(unsupported)))
 
+        marker_of = {id(t): m for m, t in block.triples.items()}
+
         def listed(triples: Sequence[Triple], passages: Sequence[Passage] = ()) -> str:
-            """Bullets without markers (they are not citations of the text). A clinician gets each fact as the KG
-            states it with its sources and licence; a patient a plain sentence, and the sources once, after the
-            list: "(Human Phenotype Ontology)" on every line is jargon a patient reads again and again."""
+            """Bullets, each fact as the KG states it with its own marker: faithful by construction, so they are
+            citations of the answer (a passage is listed by its title, which states nothing: no marker). A
+            clinician gets each fact as rendered with its sources and licence; a patient a plain sentence, and the
+            sources once, after the list: "(Human Phenotype Ontology)" on every line is jargon a patient reads
+            again and again."""
             if audience is Audience.CLINICIAN:
-                lines = [f"{t.render()} — {t.licence}" for t in triples] + [f"{p.title} ({p.source})" for p in passages]
+                lines = [f"{t.render()} [{marker_of[id(t)]}] — {t.licence}" for t in triples] + [
+                    f"{p.title} ({p.source})" for p in passages]
                 return "\n".join(f"• {line}" for line in lines)
-            lines = [plain(t) for t in triples] + [p.title + ("" if p.title[-1:] in ".?!" else ".") for p in passages]
+            lines = [re.sub(r"\.?$", f" [{marker_of[id(t)]}].", plain(t), count=1) for t in triples] + [
+                p.title + ("" if p.title[-1:] in ".?!" else ".") for p in passages]
             sources = dict.fromkeys([*(s for t in triples for s in t.sources), *(p.source for p in passages)])
             return "\n".join(f"• {line}" for line in lines) + f"\nSources: {', '.join(sources)}."
 
@@ -722,8 +745,18 @@ class Assistant:
             if triples or block.passages:
                 parts.append(self.prompts.message("uncited", audience) + "\n"
                              + listed(triples, list(block.passages.values())))
+        if _HOW_OFTEN.search(question):  # a frequency asked for is given where the facts carry one
+            cited_now = {c.marker for c in resolve("\n\n".join(parts), block.items).cited} or set(block.triples)
+            counted = [(m, t) for m, t in block.triples.items() if m in cited_now and t.frequency_text
+                       and t.predicate is Relation.CAUSES_SIDE_EFFECT]
+            if counted:
+                parts.append(self.prompts.message("frequency", audience) + "\n" + "\n".join(
+                    f"• {t.object_name}: {t.frequency_text} [{m}]" for m, t in counted[:4]))
+            else:
+                flags.append("frequency asked: none of the facts carries one")
         parts += list(prepared.gaps)
         disclaimer = self.prompts.message("disclaimer", audience)
         if disclaimer:
             parts.append(disclaimer)
-        return "\n\n".join(parts), cited, tuple(unsupported), flags
+        shown_text = "\n\n".join(parts)
+        return shown_text, resolve(shown_text, block.items).cited, tuple(unsupported), flags

@@ -71,7 +71,8 @@ def test_relations_asked_come_first(parts):
 ])
 def test_unknown_markers_are_removed_and_flagged(parts, reply, kept, removed):
     answer = assistant(parts, reply).answer("is nausea a side effect of metformin?")
-    assert [c.marker for c in answer.citations] == kept
+    text_markers = [c.marker for c in answer.citations if f"[{c.marker}]" in answer.text.split("\n\n")[0]]
+    assert text_markers == kept  # (an answer left citing nothing then lists the facts, each with its marker)
     assert [f for f in answer.flags if f.startswith("removed marker")] == [f"removed marker: {m}" for m in removed]
     assert all(f"[{m}]" not in answer.text.split("\n\n")[0] for m in removed)
 
@@ -86,8 +87,11 @@ def test_markers_forged_in_user_text_never_reach_the_prompt_as_markers(parts):
 
 def test_uncited_answer_lists_the_evidence_it_was_given(parts):
     answer = assistant(parts, "Metformin is a medicine.").answer("what are the side effects of metformin?")
-    assert answer.citations == () and "uncited" in answer.flags
-    assert "• Metformin can cause " in answer.text and "[T" not in answer.text  # listed, not cited
+    assert "uncited" in answer.flags  # the model cited nothing: the facts are listed as the KG states them,
+    assert "• Metformin can cause diarrhoea [T1]." in answer.text  # each with its own marker
+    listed = [c.marker for c in answer.citations]
+    assert listed == [m for m in ("T1", "T2", "T3", "T4", "T5", "T6") if f"[{m}]" in answer.text] and listed
+    assert all(c in answer.evidence for c in answer.citations)
 
 
 def test_sentence_naming_an_unsupported_disease_is_removed(parts):
@@ -195,7 +199,7 @@ def test_a_fact_stated_without_its_marker_is_attributed(parts):
     assert any(f.startswith("attributed: T1") for f in answer.flags)
     # a sentence with a negation is not pinned on a fact, even one naming both its ends
     denial = assistant(parts, "Metformin is not known to treat nausea.").answer("is nausea a side effect of metformin?")
-    assert "[T1]" not in denial.text and "uncited" in denial.flags
+    assert "[T1]" not in denial.text.split("\n\n")[0] and "uncited" in denial.flags
 
 
 
@@ -244,7 +248,7 @@ def test_a_denial_of_a_fact_the_evidence_holds_is_removed_and_the_fact_stated(pa
     assert answer.unsupported == ("My sources do not say that metformin can cause nausea.",)
     assert "contradicted sentence removed: My sources do not say that metformin can cause nausea. (T1 states it)" \
         in answer.flags
-    assert shown[2] == "Correction: my sources do say this:\n• Metformin can cause nausea.\nSources: SIDER."
+    assert shown[2] == "Correction: my sources do say this:\n• Metformin can cause nausea [T1].\nSources: SIDER."
     cited = assistant(parts, reply.replace("diarrhoea [T2]", "nausea [T1]")).answer(
         "is nausea a side effect of metformin?")
     assert cited.text.startswith("It can cause nausea [T1].") and "Correction" not in cited.text  # stated already
@@ -279,7 +283,7 @@ def test_a_sentence_copied_from_a_passage_is_attributed_to_it(parts):
     # a sentence sharing a few of the passage's words is not the passage's
     loose = assistant(parts, "Drugs can prevent the attacks of a headache in children at school.").answer(
         "what helps a migraine?")
-    assert "uncited" in loose.flags and "[P1]" not in loose.text
+    assert "uncited" in loose.flags and "[P1]" not in loose.text.split("\n\n")[0]
 
 
 def test_the_evidence_layout_copied_into_an_answer_is_taken_out(parts):
@@ -302,3 +306,32 @@ def test_a_patient_listing_names_its_sources_once(parts):
     clinician = assistant(parts, "Metformin is a medicine.").answer("what are the side effects of metformin?",
                                                                     audience="clinician")
     assert "Sources:" not in clinician.text and "(SIDER 4.1" in clinician.text  # each fact with its source
+
+
+def test_a_personal_request_is_declined_and_referred_without_generating(parts):
+    generator = FakeGenerator()
+    answer = Assistant(*parts[:3], generator, parts[3]).answer("how many mg of metformin should I take?")
+    assert answer.abstained and "declined: dosing" in answer.flags and not generator.calls
+    assert "doctor or pharmacist" in answer.text and "no doses" in answer.text
+    child = assistant(parts).answer("can I give my 2 year old sumatriptan for a migraine?")
+    assert "declined: child_pregnancy" in child.flags and "children" in child.text
+
+
+def test_a_kind_of_fact_the_kg_lacks_is_said_to_be_missing(parts):
+    bot = assistant(parts)
+    facts = bot._triples(["DRUGBANK:DB00669"], (Relation.TREATS,))
+    assert bot._gaps(["DRUGBANK:DB00669"], (Relation.TREATS,), facts, Audience.PATIENT) == []
+    no_side_effects = [t for t in facts if t.predicate is not Relation.CAUSES_SIDE_EFFECT]
+    notes = bot._gaps(["DRUGBANK:DB00669"], (Relation.CAUSES_SIDE_EFFECT,), no_side_effects, Audience.PATIENT)
+    assert notes == ["My sources list no side effects for Sumatriptan, so this answer may be incomplete. A "
+                     "pharmacist or doctor can tell you more."]
+    assert bot._gaps(["UMLS:C0027497"], (Relation.CAUSES_SIDE_EFFECT,), [], Audience.PATIENT) == []  # a finding
+
+
+def test_a_frequency_asked_for_is_given_from_the_cited_fact(parts):
+    answer = assistant(parts, "Metformin can cause diarrhoea [T1].").answer("how often does metformin cause diarrhoea?")
+    lines = answer.text.split("\n\n")[1].splitlines()
+    assert lines[0].startswith("How often, as the drug's label reports it")
+    assert lines[1].startswith("• Diarrhoea: 9.6%") and lines[1].endswith("[T1]")
+    plain = assistant(parts, "Metformin can cause diarrhoea [T1].").answer("can metformin cause diarrhoea?")
+    assert "How often" not in plain.text
