@@ -35,6 +35,7 @@ longest first, then by score, without overlap.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import defaultdict
@@ -255,7 +256,7 @@ class Linker:
         for i, token in enumerate(tokens):
             key = token.key
             if (len(key) < self.config.fuzzy_min_chars or not key.isalpha() or key in self.dictionary.vocabulary
-                    or key in STOPWORDS or token.surface.isupper()):
+                    or key in STOPWORDS or token.surface.isupper() or key in common_english()):
                 continue
             best = process.extractOne(key, self.dictionary.by_initial.get(key[0], []), scorer=fuzz.ratio,
                                       score_cutoff=self.config.fuzzy_cutoff)
@@ -456,6 +457,16 @@ class Linker:
         start, end = tokens[c.start_token].start, tokens[c.end_token - 1].end
         return EntityMention(start, end, text[start:end], c.entry.entity_id, c.entry.entity_type.value,
                              round(c.score, 4), c.entry.name, c.method)
+
+
+@functools.cache
+def common_english(min_count: int = 100) -> frozenset[str]:
+    """Common English words (pyspellchecker's word-frequency list): never "corrected" into a drug or disease name
+    ("will my insurance cover it" is not about Covera, a brand of verapamil)."""
+    from spellchecker import SpellChecker
+
+    frequency = SpellChecker(language="en").word_frequency.dictionary
+    return frozenset(w for w, n in frequency.items() if n >= min_count and w.isascii())
 
 
 def _parenthesised(tokens: list[Token], index: int, text: str) -> tuple[int, int] | None:

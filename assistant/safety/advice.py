@@ -27,12 +27,16 @@ _PERSON = r"(?:i|me|my|we|us|our|he|him|his|she|her|they|them|their|mum|mom|dad|
           r"child|baby|grandma|grandad|granddad|grandpa|nan|partner)"
 _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re.IGNORECASE)) for kind, pattern in (
     ("dosing",
-     r"\bhow (?:much|many)\b.{0,40}\b(?:should|can|could|do|may|must|to)\b.{0,25}\b(?:take|give|have|use)\b|"
+     r"\bhow (?:much|many)\b.{0,40}\b(?:should|can|could|do|may|must|to)\b.{0,25}\b(?:take|give|have|use|get|"
+     r"be (?:on|given))\b|"
      r"\bhow (?:much|many) (?:mg|milligrams?|mcg|ml|tablets?|pills?|capsules?|puffs?|units?)\b|"
      r"\b(?:what|which|right|correct|safe|max(?:imum)?|usual)\s+(?:is the\s+)?(?:dose|dosage|dosing|amount)\b|"
      r"\b(?:dose|dosage|dosing) (?:of|for) \w+ (?:for|in) (?:me|my|a \d+|an? (?:adult|kid|child))|"
      r"\bhow (?:often|many times)\b.{0,30}\b(?:should|can|do) " + _PERSON + r"\b.{0,20}\b(?:take|give|use)\b|"
-     r"\b(?:double|increase|up|lower|reduce|halve|split|cut) (?:my|the|his|her) (?:dose|dosage|pills?|tablets?)\b"),
+     r"\b(?:double|increase|up|raise|lower|reduce|halve|split|cut(?: down)?) (?:my|the|his|her|our) (?:\w+ )?"
+     r"(?:dose|dosage|pills?|tablets?|to \d|by \d)|"
+     r"\b(?:missed|forgot|skipped) (?:my|a|his|her|the|to take)\b.{0,60}\b(?:should|can|do|must)\s+" + _PERSON
+     + r"\b|\b(?:take|give) (?:two|2|double|an extra|another|extra)\b"),
     ("prescription",
      r"\b(?:prescribe|prescribing)\s+(?:me|us|him|her|my|something|anything)\b|"
      r"\b(?:write|give|send|get|need|want)\s+(?:me|us|him|her)?\s*(?:a|an)?\s*(?:new\s+)?(?:prescription|script|rx|"
@@ -41,10 +45,10 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"antibiotics?|prescription)\b"),
     ("stop_switch",
      r"\b(?:can|could|should|shall|may|must|do|is it ok(?:ay)? (?:if|to)|is it safe to|ok to|okay to)\s+"
-     + _PERSON + r"\s+(?:stop|quit|skip|miss|come off|get off|go off|switch|change|swap|wean|taper|halve|pause|"
+     + _PERSON + r"\s+(?:just\s+|simply\s+|safely\s+|now\s+|still\s+)?"
+     r"(?:stop|quit|skip|miss|come off|get off|go off|switch|change|swap|wean|taper|halve|pause|"
                  r"hold|restart|start taking|start on)\b|"
-     r"\b(?:stop|quit|skip|come off|switch|swap|change)\s+(?:taking\s+)?(?:my|his|her|our)\s+" + r"\w+|"
-     r"\b(?:switch|swap|change|move)\s+(?:from|off)\s+\w+.{0,20}\b(?:to|onto|for)\b"),
+     r"\b(?:stop|quit|skip|come off|switch|swap|change)\s+(?:taking\s+)?(?:my|his|her|our)\s+\w+"),
     ("safe_for_me",
      r"\b(?:is it|is that|would it be|will it be|it's|its)\s+(?:safe|ok|okay|alright|all right|fine|bad|dangerous)"
      r"\s+(?:for\s+(?:me|my|him|her|us)|if\s+(?:i|he|she|my)|to take\b.{0,40}\b(?:with|while|if|since)\s+"
@@ -60,13 +64,14 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
 _CHILD_OR_PREGNANCY = re.compile(
     r"\b(?:pregnan\w*|expecting a baby|trying to conceive|breast ?feed\w*|breastfeed\w*|while nursing)\b|"
     r"\b(?:my|our|a|her|his)\s+(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)[- ]?"
-    r"(?:year|yr|month|week|day)s?[- ]?old\b|"
+    r"(?:year|yr|month|week|day)s?[- ]?old\b|\b\d{1,2}\s?(?:yo|y/o|yrs?|mo|months?)\b(?! ago)|"
     r"\b(?:my|our)\s+(?:baby|toddler|infant|newborn|kid|kids|child|children|son|daughter|little one)\b", re.IGNORECASE)
 _MEDICINE_REQUEST = re.compile(
     r"\b(?:can|could|should|may|is it|is|are|safe|ok|okay|allowed|what|which)\b.{0,40}"
-    r"\b(?:take|taking|give|giving|use|using)\b(?!\s+(?:him|her|them|my \w+|our \w+|the \w+)\s+(?:to|for a|out)\b)|"
-    r"\b(?:medicine|medication|meds|drugs?|pills?|tablets?|syrup|antibiotics?|painkillers?|dose|dosage|dosing)\b",
-    re.IGNORECASE)
+    r"\b(?:take|taking|give|giving|use|using|continue|continuing|carry on|stay on|keep (?:taking|on))\b"
+    r"(?!\s+(?:him|her|them|my \w+|our \w+|the \w+)\s+(?:to|for a|out)\b)|"
+    r"\b(?:medicine|medication|meds|drugs?|pills?|tablets?|syrup|antibiotics?|painkillers?|dose|dosage|dosing)\b|"
+    r"\bhow (?:much|many)\b.{0,40}\b(?:should|can|could|do|to)\b", re.IGNORECASE)
 
 
 def personal_request(question: str) -> str | None:
