@@ -43,6 +43,7 @@ pieces as they come, then the final ``Answer``; ``answer`` returns only the ``An
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -130,6 +131,9 @@ _NOT_COVERED = re.compile(r"\b(?:price|prices|cost|costs|how much (?:does|is) .{
                           r"reimburse\w*|copay|in stock|pharmacy near|near me|open (?:now|today)|"
                           r"how many patients|last year at)\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z][a-z]{6,}")
+#: endings of adjectives, adverbs and verb forms ("cardioselective", "hepatotoxic", "nephrotoxicity" is a noun):
+#: such a word describes, it does not name a drug or disease the question hinges on
+_NOT_A_NAME = re.compile(r"(?:ive|ous|ical|ful|less|able|ible|ly|ing|ed)$")
 #: the kinds of personal request (``assistant.safety.advice``) as the decline names them
 _REQUESTS = {"dosing": "doses", "prescription": "prescriptions", "stop_switch": "stopping or switching a medicine",
              "safe_for_me": "whether a medicine is safe for you", "child_pregnancy": "children and pregnancy"}
@@ -162,6 +166,23 @@ class AnswerConfig:
     stop: tuple[str, ...] = ("\nQuestion:", "\nEvidence:", "<|im_end|>")
     min_link_score: float = 0.5
     max_seeds: int = 3
+
+
+_CLASS_WORDS = {"reuptake": "uptake", "blocker": "antagonist", "blockers": "antagonist", "blocking": "antagonist",
+                "antagonists": "antagonist", "inhibitors": "inhibitor", "agonists": "agonist"}
+_CLASS_FILLER = frozenset({"agent", "agents", "drug", "drugs", "compound", "compounds", "class", "of"})
+
+
+def class_key(name: str) -> str:
+    """A drug class's name as a bag of normalised words: "beta-Adrenergic Blocker", "Adrenergic beta-Antagonists"
+    and "beta-adrenergic antagonist" share one key; so do "Diuretics" and "diuretic"."""
+    words = []
+    for word in re.findall(r"[a-z0-9]+", name.lower()):
+        word = _CLASS_WORDS.get(word, word)
+        if word in _CLASS_FILLER:
+            continue
+        words.append(word[:-1] if word.endswith("s") and not word.endswith("ss") and len(word) > 3 else word)
+    return " ".join(sorted(words))
 
 
 def _triage_flag(check: Triage) -> str:
@@ -489,7 +510,7 @@ class Assistant:
                 continue
             if self.literature is not None and (self.literature.knows(word) or self.literature.knows(fold_token(word))):
                 continue
-            if self.english.near(word, vocabulary) is not None:
+            if self.english.near(word, vocabulary) is not None or _NOT_A_NAME.search(word):
                 continue
             return match.group()
         return None
@@ -595,10 +616,25 @@ class Assistant:
 
     def concept(self, entity_id: str) -> tuple[str, ...]:
         """The entity and its records in other sources: cross-referenced (``KnowledgeGraph.same_concept``) or
-        with the same preferred name (HPO's Palpitations, the symptom ontology's palpitation)."""
+        with the same preferred name (HPO's Palpitations, the symptom ontology's palpitation); for a drug class,
+        the classes whose names say the same ("Serotonin Reuptake Inhibitor", "serotonin uptake inhibitor",
+        "Serotonin Uptake Inhibitors": ``class_key``)."""
         named = (e.entity_id for e in self.linker.dictionary.entries.get(name_key(self.kg.name(entity_id)), ())
                  if e.kind == "name")
-        return tuple(dict.fromkeys((entity_id, *self.kg.same_concept(entity_id), *named)))
+        same_class = self._classes.get(class_key(self.kg.name(entity_id)), ()) if entity_id in self._class_ids else ()
+        return tuple(dict.fromkeys((entity_id, *self.kg.same_concept(entity_id), *named, *same_class)))
+
+    @functools.cached_property
+    def _classes(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for entry in self.kg.names():
+            if entry.entity_type is EntityType.PHARMACOLOGIC_CLASS and entry.kind == "name":
+                found.setdefault(class_key(entry.name), []).append(entry.entity_id)
+        return {key: tuple(ids) for key, ids in found.items()}
+
+    @functools.cached_property
+    def _class_ids(self) -> frozenset[str]:
+        return frozenset(e for ids in self._classes.values() for e in ids)
 
     def _passages(self, question: str, seeds: list[str]) -> list[Passage]:
         if self.literature is None or self.config.passages == 0:

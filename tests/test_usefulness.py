@@ -116,3 +116,24 @@ def test_the_usefulness_set_is_split_by_topic_and_every_row_parses():
         halves.setdefault(row.topic, set()).add(split(row))
     assert all(len(sides) == 1 for sides in halves.values())  # a topic never straddles the halves
     assert {side for sides in halves.values() for side in sides} == {"tune", "held-out"}
+
+
+def test_drug_classes_that_say_the_same_share_a_key():
+    from assistant.answer import class_key
+
+    assert class_key("beta-Adrenergic Blocker") == class_key("Adrenergic beta-Antagonists") == \
+        class_key("beta-adrenergic antagonist")
+    assert class_key("Serotonin Reuptake Inhibitor") == class_key("Serotonin Uptake Inhibitors")
+    assert class_key("Diuretics") == class_key("diuretic") != class_key("Loop Diuretic")
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("would i be better off on crestor instead of lipitor?", "stop_switch"),
+    ("i have kidney disease, am i ok to take advil for my knee?", "safe_for_me"),
+    ("i forgot my metformin this morning, should i take two tonight?", "dosing"),
+    ("can i just up it to 10 myself?", "dosing"),
+    ("my 6yo has an ear infection, how much amoxicillin should he get", "child_pregnancy"),
+    ("10 weeks pregnant on lisinopril - safe to continue?", "child_pregnancy"),
+])
+def test_more_ways_of_asking_for_personal_advice(question, kind):
+    assert personal_request(question) == kind

@@ -34,7 +34,7 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"\b(?:dose|dosage|dosing) (?:of|for) \w+ (?:for|in) (?:me|my|a \d+|an? (?:adult|kid|child))|"
      r"\bhow (?:often|many times)\b.{0,30}\b(?:should|can|do) " + _PERSON + r"\b.{0,20}\b(?:take|give|use)\b|"
      r"\b(?:double|increase|up|raise|lower|reduce|halve|split|cut(?: down)?) (?:my|the|his|her|our) (?:\w+ )?"
-     r"(?:dose|dosage|pills?|tablets?|to \d|by \d)|"
+     r"(?:dose|dosage|pills?|tablets?|to \d|by \d)|\b(?:up|increase|raise|double|lower|halve) it (?:to|by) \d|"
      r"\b(?:missed|forgot|skipped) (?:my|a|his|her|the|to take)\b.{0,60}\b(?:should|can|do|must)\s+" + _PERSON
      + r"\b|\b(?:take|give) (?:two|2|double|an extra|another|extra)\b"),
     ("prescription",
@@ -48,11 +48,14 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      + _PERSON + r"\s+(?:just\s+|simply\s+|safely\s+|now\s+|still\s+)?"
      r"(?:stop|quit|skip|miss|come off|get off|go off|switch|change|swap|wean|taper|halve|pause|"
                  r"hold|restart|start taking|start on)\b|"
-     r"\b(?:stop|quit|skip|come off|switch|swap|change)\s+(?:taking\s+)?(?:my|his|her|our)\s+\w+"),
+     r"\b(?:stop|quit|skip|come off|switch|swap|change)\s+(?:taking\s+)?(?:my|his|her|our)\s+\w+|"
+     r"\b(?:better off|be better) on\b.{0,40}\binstead of\b|\binstead of (?:my|his|her|our)\b"),
     ("safe_for_me",
      r"\b(?:is it|is that|would it be|will it be|it's|its)\s+(?:safe|ok|okay|alright|all right|fine|bad|dangerous)"
      r"\s+(?:for\s+(?:me|my|him|her|us)|if\s+(?:i|he|she|my)|to take\b.{0,40}\b(?:with|while|if|since)\s+"
      r"(?:my|i|i'm|i am|i have|he|she))\b|"
+     r"\b(?:am i|is he|is she|are we|would i be|will i be)\s+(?:ok|okay|alright|all right|safe|fine)\s+(?:to\s+)?"
+     r"(?:take|use|have|drink|keep taking|carry on)\b|"
      r"\bcan\s+" + _PERSON + r"\s+(?:safely\s+)?(?:take|use|have|drink|give)\b.{0,50}\b(?:with|while|if|since|"
      r"although|even though)\s+(?:my|i have|i'm|i am|he has|she has|his|her|having)\b|"
      r"\b(?:safe|ok|okay) for (?:me|my|him|her)\b.{0,30}\b(?:take|use|with)\b"),
