@@ -103,7 +103,8 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
         (r"side[- ]?effects?|adverse|reactions?|(?:make|makes|made|give|gives|gave) (?:me|you)|cause(?:s|d)? (?:me )?|"
          r"safe|\b(?:SEs?|ADRs?|AEs)\b|how (?:often|common|likely|rare)|downsides?",
          (Relation.CAUSES_SIDE_EFFECT,)),
-        (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|manage\w*|used (?:for|to)|"
+        (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|tablets?|meds|creams?|"
+         r"inhalers?|jabs?|injections?|antivirals?|antibiotics?|abx|antifungals?|manage\w*|used (?:for|to)|"
          r"first[- ]line|second[- ]line|pharmacotherapy|indicat\w*|prescri\w*|good for|take for|(?:start|started|put)"
          r" (?:on|with)|options?|remed\w*|reliev\w*|relief|get rid of|go[- ]to|mainstay|drug of choice|tx|rx|mx|"
          r"what (?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) "
@@ -138,6 +139,9 @@ _NOT_A_NAME = re.compile(r"(?:ive|ous|ical|ful|less|able|ible|ly|ing|ed)$")
 _REQUESTS = {"dosing": "doses", "prescription": "prescriptions", "stop_switch": "stopping or switching a medicine",
              "safe_for_me": "whether a medicine is safe for you", "child_pregnancy": "children and pregnancy"}
 DECLINED_FLAG = "declined"
+#: a question about relief of an attack or a flare (symptomatic relief first)
+_ACUTE = re.compile(r"\b(?:acute|abortive|attacks?|flares?|flare-ups?|flaring|rescue|once (?:it|they)(?:'ve| have)? "
+                    r"(?:started|begun)|when (?:it|one) (?:starts|comes on)|relie\w*|symptomatic)\b", re.IGNORECASE)
 #: a question asking how often something happens
 _HOW_OFTEN = re.compile(r"\b(?:how (?:often|common|likely|rare|frequent\w*)|frequency|incidence|rate of|chance of|"
                         r"percentage|what percent)\b", re.IGNORECASE)
@@ -385,7 +389,7 @@ class Assistant:
             return fixed(situation, self.prompts.message(situation, audience, term=unknown), **linked,
                          flags=(*flags, situation), triage=check)
 
-        triples = self._triples(seeds, asked)
+        triples = self._triples(seeds, asked, question)
         gaps = self._gaps(seeds, asked, triples, audience)
         flags += [f"kg gap: {gap}" for gap in gaps]
         t = lap("subgraph", t)
@@ -536,7 +540,7 @@ class Assistant:
                 return max(same, key=lambda e: (e.kind == "name", self.kg.degree(e.entity_id))).entity_id
         return entity_id
 
-    def _triples(self, seeds: list[str], asked: tuple[Relation, ...]) -> list[Triple]:
+    def _triples(self, seeds: list[str], asked: tuple[Relation, ...], question: str = "") -> list[Triple]:
         """Facts joining two seeds first ("is nausea a side effect of metformin?" is answered by the one edge
         between them, which a hub like nausea would otherwise bury), then each seed's ranked neighbourhood,
         asked relations first, shared between the seeds so one hub does not crowd out the others."""
@@ -558,14 +562,23 @@ class Assistant:
         # side effects) ranked by relevance to the asker (``assistant.relevance``); then the rest of the
         # neighbourhood by evidence, for what is left of each seed's share
         ranked: dict[str, list[str]] = {}
+        # "which antibiotic for cystitis": a drug class named beside a disease narrows the disease's treatments to
+        # the class's members; the class itself is not a topic then
+        classes = [s for s in expand if self.kg.entity(s).type is EntityType.PHARMACOLOGIC_CLASS]
+        diseases = [s for s in expand if self.kg.entity(s).type is EntityType.DISEASE]
+        members: frozenset[str] = frozenset()
+        if classes and diseases and set(asked) & {Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR}:
+            members = frozenset(m for c in classes for same in self.concept(c) for m in self.relevance.members(same))
+            expand = [s for s in expand if s not in classes]
+        acute = bool(_ACUTE.search(question))
         for seed in expand:
             wanted = asked or DEFAULT_RELATIONS.get(self.kg.entity(seed).type, ())
-            scored = self.relevance.rank(seed, wanted) if wanted else []
+            scored = self.relevance.rank(seed, wanted, acute, members) if wanted else []
             if wanted and not scored and self.kg.entity(seed).type is EntityType.DISEASE:
                 # "pulmonary tuberculosis", "focal epilepsy": a subtype without such facts is answered with its
                 # nearest ancestor's (the gap note says the subtype itself has none)
                 for parent in self._ancestors(seed):
-                    scored = self.relevance.rank(parent, wanted)
+                    scored = self.relevance.rank(parent, wanted, acute, members)
                     if scored:
                         break
             ranked[seed] = [s.triple_id for s in scored]

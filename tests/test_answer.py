@@ -292,9 +292,9 @@ def test_the_evidence_layout_copied_into_an_answer_is_taken_out(parts):
              "Propranolol can treat migraine [T1].")
     answer = assistant(parts, reply).answer("what helps a migraine?")
     shown = answer.text.split("\n\n")[0]
-    # the copied triple line is a sentence of its own, which states T2 and T4 (both name both its ends)
+    # the copied triple line is a sentence of its own, which states T2 and T3 (both name both its ends)
     assert shown == ("There is no absolute cure for migraine since its pathophysiology has yet to be fully understood "
-                     "[P1]. Sumatriptan — palliates — migraine [T2] [T4]. Propranolol can treat migraine [T1].")
+                     "[P1]. Sumatriptan — palliates — migraine [T2] [T3]. Propranolol can treat migraine [T1].")
 
 
 def test_a_patient_listing_names_its_sources_once(parts):

@@ -48,7 +48,7 @@ def test_relevance_puts_a_disease_modifying_drug_first_and_follows_its_weights(k
     kind_only = Relevance(kg, weights=Weights(kind=1, tier=0, frequency=0, degree=0))
     by_kind = kind_only.rank("DOID:6364", (Relation.INDICATED_FOR, Relation.PALLIATES))
     assert [s.relation for s in by_kind][0] is Relation.PALLIATES  # 0.8 over a label indication's 0.2
-    assert set(ranked[0].features) == {"kind", "tier", "frequency", "degree"}  # corpus terms off at weight 0
+    assert set(ranked[0].features) == {"kind", "tier", "frequency", "degree", "together"}  # corpus count: weight 0
 
 
 def test_drug_names_keep_brands_and_drop_ordinary_words(kg):
