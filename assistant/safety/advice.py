@@ -35,10 +35,13 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"\bhow (?:often|many times)\b.{0,30}\b(?:should|can|do) " + _PERSON + r"\b.{0,20}\b(?:take|give|use)\b|"
      r"\b(?:double|increase|up|raise|lower|reduce|halve|split|cut(?: down)?) (?:my|the|his|her|our) (?:\w+ )?"
      r"(?:dose|dosage|pills?|tablets?|to \d|by \d)|\b(?:up|increase|raise|double|lower|halve) it (?:to|by) \d|"
+     r"\b(?:go|come|move) (?:up|down) to \d|"
      r"\b(?:missed|forgot|skipped) (?:my|a|his|her|the|to take)\b.{0,60}\b(?:should|can|do|must)\s+" + _PERSON
      + r"\b|\b(?:take|give) (?:two|2|double|an extra|another|extra)\b"),
     ("prescription",
      r"\b(?:prescribe|prescribing)\s+(?:me|us|him|her|my|something|anything)\b|"
+     r"\b(?:take|use|have|borrow|try)\s+(?:some of\s+)?(?:my|his|her)\s+(?:wife|husband|partner|friend|mum|mom|dad|"
+     r"sister|brother|son|daughter|neighbour|neighbor|flatmate|mate)(?:'s|s)\b|\bsomeone else's\b|"
      r"\b(?:write|give|send|get|need|want)\s+(?:me|us|him|her)?\s*(?:a|an)?\s*(?:new\s+)?(?:prescription|script|rx|"
      r"refill)\b|"
      r"\bcan you (?:give|get|order|send) me (?:some|an?|the)?\s*\w+\b.{0,20}\b(?:pills?|tablets?|medicine|"
