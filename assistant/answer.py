@@ -109,7 +109,8 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          r" (?:on|with)|options?|remed\w*|reliev\w*|relief|get rid of|go[- ]to|mainstay|drug of choice|tx|rx|mx|"
          r"what (?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) "
          r"(?:usually |normally |typically |often |generally )?(?:take|use|give|"
-         r"try|prescribe|do)|works? (?:for|on|against)|agents?|regimens?)\b",
+         r"try|prescribe|do)|works? (?:for|on|against)|agents?|regimens?|"
+         r"what (?:stops|fixes|eases|settles|calms|clears|shifts|gets rid of))\b",
          (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)),
         (r"\b(?:symptoms?|signs?|present\w*|phenotypes?|feel like|what happens|look like|how (?:do|would|can|will) "
          r"(?:i|you|we|one) (?:know|tell)|tell if|features?|clinical picture)\b",
