@@ -137,3 +137,12 @@ def test_drug_classes_that_say_the_same_share_a_key():
 ])
 def test_more_ways_of_asking_for_personal_advice(question, kind):
     assert personal_request(question) == kind
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("my omeprazole isn't working, can i just double it", "dosing"),
+    ("is sertraline ok when breastfeeding", "child_pregnancy"),
+    ("amoxicillin dose for a 15kg child with otitis media?", "child_pregnancy"),
+])
+def test_doubling_breastfeeding_and_a_child_by_weight_are_personal_requests(question, kind):
+    assert personal_request(question) == kind

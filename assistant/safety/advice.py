@@ -35,6 +35,7 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"\bhow (?:often|many times)\b.{0,30}\b(?:should|can|do) " + _PERSON + r"\b.{0,20}\b(?:take|give|use)\b|"
      r"\b(?:double|increase|up|raise|lower|reduce|halve|split|cut(?: down)?) (?:my|the|his|her|our) (?:\w+ )?"
      r"(?:dose|dosage|pills?|tablets?|to \d|by \d)|\b(?:up|increase|raise|double|lower|halve) it (?:to|by) \d|"
+     r"\b(?:can|should|could|may) " + _PERSON + r" (?:just )?(?:double|halve|increase|up) (?:it|them|that)\b|"
      r"\b(?:go|come|move) (?:up|down) to \d|"
      r"\b(?:missed|forgot|skipped) (?:my|a|his|her|the|to take)\b.{0,60}\b(?:should|can|do|must)\s+" + _PERSON
      + r"\b|\b(?:take|give) (?:two|2|double|an extra|another|extra)\b"),
@@ -71,13 +72,16 @@ _CHILD_OR_PREGNANCY = re.compile(
     r"\b(?:pregnan\w*|expecting a baby|trying to conceive|breast ?feed\w*|breastfeed\w*|while nursing)\b|"
     r"\b(?:my|our|a|her|his)\s+(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)[- ]?"
     r"(?:year|yr|month|week|day)s?[- ]?old\b|\b\d{1,2}\s?(?:yo|y/o|yrs?|mo|months?)\b(?! ago)|"
-    r"\b(?:my|our)\s+(?:baby|toddler|infant|newborn|kid|kids|child|children|son|daughter|little one)\b", re.IGNORECASE)
+    r"\b(?:my|our)\s+(?:baby|toddler|infant|newborn|kid|kids|child|children|son|daughter|little one)\b|"
+    r"\b(?:a|an|the|per)\s+(?:\d+\s?kg\s+|\d+[- ]?(?:year|yr|month)[- ]?old\s+)?(?:child|toddler|infant|baby|newborn|"
+    r"neonate)\b|\b(?:paediatric|pediatric)\b", re.IGNORECASE)
 _MEDICINE_REQUEST = re.compile(
     r"\b(?:can|could|should|may|is it|is|are|safe|ok|okay|allowed|what|which)\b.{0,40}"
     r"\b(?:take|taking|give|giving|use|using|continue|continuing|carry on|stay on|keep (?:taking|on))\b"
     r"(?!\s+(?:him|her|them|my \w+|our \w+|the \w+)\s+(?:to|for a|out)\b)|"
     r"\b(?:medicine|medication|meds|drugs?|pills?|tablets?|syrup|antibiotics?|painkillers?|dose|dosage|dosing)\b|"
-    r"\bhow (?:much|many)\b.{0,40}\b(?:should|can|could|do|to)\b", re.IGNORECASE)
+    r"\bhow (?:much|many)\b.{0,40}\b(?:should|can|could|do|to)\b|"
+    r"\b(?:is|are)\s+\w+\s+(?:ok|okay|safe|alright|fine|allowed)\b", re.IGNORECASE)
 
 
 def personal_request(question: str) -> str | None:
