@@ -80,7 +80,7 @@ from assistant.relevance import DEFAULT_RELATIONS, Relevance
 from assistant.safety.advice import personal_request
 from assistant.safety.english import EnglishWords
 from assistant.safety.triage import Triager
-from assistant.types import Answer, Audience, EntityMention, Passage, Tier, Triage, Triple
+from assistant.types import DECLINED_FLAG, Answer, Audience, EntityMention, Passage, Tier, Triage, Triple
 from kg.store import KnowledgeGraph
 from kg.subgraph import neighbourhood, paths, ranked_edges
 from kg.vocab import SIGNATURES, SYMPTOM_RELATIONS, EntityType, Relation
@@ -139,7 +139,6 @@ _NOT_A_NAME = re.compile(r"(?:ive|ous|ical|ful|less|able|ible|ly|ing|ed)$")
 #: the kinds of personal request (``assistant.safety.advice``) as the decline names them
 _REQUESTS = {"dosing": "doses", "prescription": "prescriptions", "stop_switch": "stopping or switching a medicine",
              "safe_for_me": "whether a medicine is safe for you", "child_pregnancy": "children and pregnancy"}
-DECLINED_FLAG = "declined"
 #: a question about relief of an attack or a flare (symptomatic relief first)
 _ACUTE = re.compile(r"\b(?:acute|abortive|attacks?|flares?|flare-ups?|flaring|rescue|once (?:it|they)(?:'ve| have)? "
                     r"(?:started|begun)|when (?:it|one) (?:starts|comes on)|relie\w*|symptomatic)\b", re.IGNORECASE)

@@ -354,7 +354,8 @@ def uncited_sentence_rate(outcomes: Sequence[Outcome]) -> Ratio:
 
 
 def abstention_accuracy(outcomes: Sequence[Outcome]) -> Ratio:
-    rows = [o for o in outcomes if not o.row.expect_triage]
+    """Over rows expecting neither triage nor a decline (declines are measured apart: ``usefulness_eval``)."""
+    rows = [o for o in outcomes if not o.row.expect_triage and not o.row.expect_decline]
     return Ratio(sum(1 for o in rows if o.answer.abstained == o.row.expect_abstain), len(rows))
 
 
@@ -545,7 +546,7 @@ def eval_answers(
     from assistant.usefulness_eval import format_handling, handling
 
     with KnowledgeGraph.open(kg_data_dir or DEFAULT_DATA_DIR) as kg:
-        report, handled = evaluate(outcomes, kg), handling(outcomes, kg)
+        report, handled = evaluate(outcomes, kg), handling(outcomes, kg, getattr(assistant, "concept", None))
     typer.echo(f"question sets: {', '.join(str(p) for p in paths)}; generator {Generator(generator).value}, "
                f"weights {weights}"
                + (f"; audience forced to {Audience(audience).value}" if audience is not None else ""))

@@ -113,3 +113,7 @@ class Answer:
     unsupported: tuple[str, ...] = ()
     raw_text: str = ""  # the generator's output before citation checking
     timings: dict[str, float] = field(default_factory=dict)  # stage -> seconds
+
+
+#: the flag prefix of an answer that declined a personal request ("declined: dosing"): ``assistant.safety.advice``
+DECLINED_FLAG = "declined"
