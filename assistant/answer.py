@@ -100,7 +100,8 @@ SEED_TYPES = frozenset({EntityType.DISEASE, EntityType.COMPOUND, EntityType.SYMP
 #: what the question asks about -> the relations ranked first
 INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), relations) for pattern, relations in (
-        (r"side[- ]?effects?|adverse|reactions?|(?:make|makes|made|give|gives|gave) (?:me|you)|cause(?:s|d)? (?:me )?|"
+        (r"side[- ]?(?:effects?|affects?|efects?|effets?|effecs?)|adverse|reactions?|"
+         r"(?:make|makes|made|give|gives|gave) (?:me|you)|cause(?:s|d)? (?:me )?|"
          r"safe|\b(?:SEs?|ADRs?|AEs)\b|how (?:often|common|likely|rare)|downsides?",
          (Relation.CAUSES_SIDE_EFFECT,)),
         (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|tablets?|meds|creams?|"
@@ -121,7 +122,8 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          r"benzodiazepines?|painkillers?|sleeping (?:pills?|tablets?)|opioids?|opiates?|ARBs?)\b",
          (Relation.IN_CLASS,)),
         (r"\b(?:genes?|genetic\w*|mutations?|inherit\w*|hereditary)\b", (Relation.ASSOCIATED_WITH_GENE,)),
-        (r"\b(?:targets?|binds?|mechanism)\b", (Relation.BINDS_GENE,)),
+        (r"\b(?:targets?|binds?|mechanism|receptors?|acts? (?:on|at)|works? (?:on|at) (?:which|what)|"
+         r"(?:which|what) (?:protein|enzyme|receptor))\b", (Relation.BINDS_GENE,)),
         (r"\b(?:where|located|organ|body part)\b", (Relation.LOCATED_IN,)),
         (r"\b(?:similar|resembl\w*|alternatives?)\b", (Relation.RESEMBLES,)),
     ))
@@ -195,8 +197,15 @@ def _triage_flag(check: Triage) -> str:
     return f"triage: {tier}{check.category or 'general'} ({', '.join(check.triggers)})"
 
 
+#: "drug class?", "what type of medicine is gabapentin?": the drug and medicine nouns ask for the class, not uses
+_CLASS_QUESTION = re.compile(r"\b(?:drug|medicine|medication) (?:class|group|family)\b|\b(?:type|kind|class|group|sort)"
+                             r" of (?:drug|medicine|medication|pill|tablet)\b", re.IGNORECASE)
+
+
 def asked_relations(question: str) -> tuple[Relation, ...]:
     """The relations the question asks about, in ``INTENTS`` order."""
+    if _CLASS_QUESTION.search(question):
+        return (Relation.IN_CLASS,)
     return tuple(dict.fromkeys(r for pattern, relations in INTENTS if pattern.search(question) for r in relations))
 
 

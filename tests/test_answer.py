@@ -335,3 +335,15 @@ def test_a_frequency_asked_for_is_given_from_the_cited_fact(parts):
     assert lines[1].startswith("• Diarrhoea: 9.6%") and lines[1].endswith("[T1]")
     plain = assistant(parts, "Metformin can cause diarrhoea [T1].").answer("can metformin cause diarrhoea?")
     assert "How often" not in plain.text
+
+
+@pytest.mark.parametrize(("question", "relations"), [
+    ("side affects of zoloft??", [Relation.CAUSES_SIDE_EFFECT]),
+    ("losartan - drug class?", [Relation.IN_CLASS]),
+    ("what type of medicine is gabapentin?", [Relation.IN_CLASS]),
+    ("what receptor does clopidogrel act on?", [Relation.BINDS_GENE]),
+    ("what do doctors usually give for high blood pressure?",
+     [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
+])
+def test_asked_relations_read_misspellings_and_class_questions(question, relations):
+    assert list(asked_relations(question)) == relations
