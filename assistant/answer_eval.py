@@ -281,7 +281,7 @@ def citation_validity(outcomes: Sequence[Outcome]) -> Ratio:
     return Ratio(valid, cited)
 
 
-def _ends(kg: TripleLookup) -> Callable[[str], tuple[str, str]]:
+def triple_ends(kg: TripleLookup) -> Callable[[str], tuple[str, str]]:
     """Triple id -> (subject, object), each triple read from the KG once."""
 
     @functools.cache
@@ -294,7 +294,7 @@ def _ends(kg: TripleLookup) -> Callable[[str], tuple[str, str]]:
 
 def gold_fact_recall(outcomes: Sequence[Outcome], kg: TripleLookup) -> Ratio:
     """Eligible answers citing a valid triple that touches an expected entity / eligible answers."""
-    ends = _ends(kg)
+    ends = triple_ends(kg)
     hits = total = 0
     for outcome in outcomes:
         row, answer = outcome.row, outcome.answer
@@ -314,7 +314,7 @@ def gold_fact_recall(outcomes: Sequence[Outcome], kg: TripleLookup) -> Ratio:
 def gold_fact_in_evidence(outcomes: Sequence[Outcome], kg: TripleLookup) -> Ratio:
     """Rows asking about a pair of entities whose evidence block holds a triple joining them / such rows: whether
     retrieval gave the generator the fact at all (a miss here is linking's or ranking's, not the model's)."""
-    ends = _ends(kg)
+    ends = triple_ends(kg)
     hits = total = 0
     for outcome in outcomes:
         row, answer = outcome.row, outcome.answer

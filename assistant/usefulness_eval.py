@@ -22,7 +22,6 @@ one half and reported on the other.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -32,7 +31,15 @@ from typing import Annotated
 
 import typer
 
-from assistant.answer_eval import Outcome, QuestionRow, Ratio, TripleLookup, gold_fact_recall, read_question_set
+from assistant.answer_eval import (
+    Outcome,
+    QuestionRow,
+    Ratio,
+    TripleLookup,
+    gold_fact_recall,
+    read_question_set,
+    triple_ends,
+)
 from assistant.types import DECLINED_FLAG, Answer
 
 USEFULNESS_DIR = Path(__file__).resolve().parent.parent / "eval" / "usefulness"
@@ -43,15 +50,6 @@ def split(row: QuestionRow) -> str:
     falls on the same side."""
     key = (row.topic or row.id).strip().lower()
     return "tune" if hashlib.sha256(key.encode()).digest()[0] % 2 == 0 else "held-out"
-
-
-def _ends(kg: TripleLookup) -> Callable[[str], tuple[str, str]]:
-    @functools.cache
-    def ends(triple_id: str) -> tuple[str, str]:
-        triple = kg.triple(triple_id)
-        return triple.subject, triple.object
-
-    return ends
 
 
 def named_items(answer: Answer, asked: Sequence[str], ends: Callable[[str], tuple[str, str]]) -> list[str]:
@@ -84,7 +82,7 @@ class Usefulness:
 
 
 def usefulness(outcomes: Sequence[Outcome], kg: TripleLookup) -> Usefulness:
-    ends = _ends(kg)
+    ends = triple_ends(kg)
     rows = [o for o in outcomes if o.row.expected_first]
     hit = lead = poor = poor_named = 0
     for outcome in rows:
