@@ -111,7 +111,8 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          r"what (?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) "
          r"(?:usually |normally |typically |often |generally )?(?:take|use|give|"
          r"try|prescribe|do)|works? (?:for|on|against)|agents?|regimens?|"
-         r"what (?:stops|fixes|eases|settles|calms|clears|shifts|gets rid of))\b",
+         r"what (?:stops|fixes|eases|settles|calms|clears|shifts|gets rid of)|"
+         r"best (?:thing|stuff|medicine|meds|tablets?|pills?|treatment|option)|to take (?:for|when))\b",
          (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)),
         (r"\b(?:symptoms?|signs?|present\w*|phenotypes?|feel like|what happens|look like|how (?:do|would|can|will) "
          r"(?:i|you|we|one) (?:know|tell)|tell if|features?|clinical picture)\b",
@@ -498,7 +499,7 @@ class Assistant:
         # about it for the previous turn's drug or disease
         findings_only = bool(seeds) and all(self.kg.entity(s).type in (EntityType.SIDE_EFFECT, EntityType.SYMPTOM)
                                             for s in seeds)
-        if history and (_ANAPHOR.search(question) or (not seeds and relevant) or findings_only):
+        if history and (_ANAPHOR.search(question) or (not seeds and (relevant or bool(asked))) or findings_only):
             last = history[-1]  # its seeds hold what it carried itself ("what is it used for?" -> omeprazole)
             wanted_types = ((EntityType.DISEASE, EntityType.COMPOUND) if findings_only and not _ANAPHOR.search(question)
                             else SEED_TYPES)
@@ -535,13 +536,15 @@ class Assistant:
         entity = self.kg.entity(entity_id)
         if not wanted or entity.type in wanted:
             return entity_id
-        same = [e for e in self.kg.same_concept(entity_id) if self.kg.entity(e).type in wanted]
-        if same:  # the sources' own cross-references first, then a shared name
-            return max(same, key=lambda e: (self.kg.degree(e), e))
+        # a record of the same name first ("diarrhea" -> SIDER's Diarrhoea), then the sources' cross-references
+        # (DO cross-references diarrhea to dysentery)
         for name in (entity.name, *entity.synonyms):
             same = [e for e in self.linker.dictionary.entries.get(name_key(name), ()) if e.entity_type in wanted]
             if same:
                 return max(same, key=lambda e: (e.kind == "name", self.kg.degree(e.entity_id))).entity_id
+        same = [e for e in self.kg.same_concept(entity_id) if self.kg.entity(e).type in wanted]
+        if same:
+            return max(same, key=lambda e: (self.kg.degree(e), e))
         for name in (entity.name, *entity.synonyms):  # "Gout flare", "Primary hypothyroidism", "Angina, stable"
             bare = " ".join(w for w in name_key(name).split() if w not in _COURSE_WORDS)
             same = [e for e in self.linker.dictionary.entries.get(bare, ()) if e.entity_type in wanted]

@@ -146,3 +146,13 @@ def test_more_ways_of_asking_for_personal_advice(question, kind):
 ])
 def test_doubling_breastfeeding_and_a_child_by_weight_are_personal_requests(question, kind):
     assert personal_request(question) == kind
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("im on coumadin, is it ok to take tylenol and a glass of wine tonight", "safe_for_me"),
+    ("and for my baby? shes 8 months", "child_pregnancy"),
+    ("can i stop smoking with patches", None),  # stopping a habit, not a medicine
+    ("i'm on metformin, what are its side effects?", None),
+])
+def test_on_a_medicine_and_follow_ups_about_a_child(question, kind):
+    assert personal_request(question) == kind

@@ -51,7 +51,8 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"\b(?:can|could|should|shall|may|must|do|is it ok(?:ay)? (?:if|to)|is it safe to|ok to|okay to)\s+"
      + _PERSON + r"\s+(?:just\s+|simply\s+|safely\s+|now\s+|still\s+)?"
      r"(?:stop|quit|skip|miss|come off|get off|go off|switch|change|swap|wean|taper|halve|pause|"
-                 r"hold|restart|start taking|start on)\b|"
+                 r"hold|restart|start taking|start on)\b"
+     r"(?!\s+(?:smoking|drinking|vaping|snoring|worrying|cigarettes|alcohol|caffeine|eating))|"
      r"\b(?:stop|quit|skip|come off|switch|swap|change)\s+(?:taking\s+)?(?:my|his|her|our)\s+\w+|"
      r"\b(?:better off|be better) on\b.{0,40}\binstead of\b|\binstead of (?:my|his|her|our)\b"),
     ("safe_for_me",
@@ -60,6 +61,8 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"(?:my|i|i'm|i am|i have|he|she))\b|"
      r"\b(?:am i|is he|is she|are we|would i be|will i be)\s+(?:ok|okay|alright|all right|safe|fine)\s+(?:to\s+)?"
      r"(?:take|use|have|drink|keep taking|carry on)\b|"
+     r"\b(?:i'?m|i am|he'?s|she'?s|he is|she is) on \w+\b.{0,80}\b(?:is it|am i|can i|should i|ok to|okay to|"
+     r"safe to)\b.{0,40}\b(?:take|have|drink|use)\b|"
      r"\bcan\s+" + _PERSON + r"\s+(?:safely\s+)?(?:take|use|have|drink|give)\b.{0,50}\b(?:with|while|if|since|"
      r"although|even though)\s+(?:my|i have|i'm|i am|he has|she has|his|her|having)\b|"
      r"\b(?:safe|ok|okay) for (?:me|my|him|her)\b.{0,30}\b(?:take|use|with)\b"),
@@ -81,7 +84,8 @@ _MEDICINE_REQUEST = re.compile(
     r"(?!\s+(?:him|her|them|my \w+|our \w+|the \w+)\s+(?:to|for a|out)\b)|"
     r"\b(?:medicine|medication|meds|drugs?|pills?|tablets?|syrup|antibiotics?|painkillers?|dose|dosage|dosing)\b|"
     r"\bhow (?:much|many)\b.{0,40}\b(?:should|can|could|do|to)\b|"
-    r"\b(?:is|are)\s+\w+\s+(?:ok|okay|safe|alright|fine|allowed)\b", re.IGNORECASE)
+    r"\b(?:is|are)\s+\w+\s+(?:ok|okay|safe|alright|fine|allowed)\b|"
+    r"^\s*(?:and|what about|how about)\s+(?:for|with|in|to)\b", re.IGNORECASE)
 
 
 def personal_request(question: str) -> str | None:
