@@ -35,7 +35,6 @@ longest first, then by score, without overlap.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 from collections import defaultdict
@@ -53,6 +52,7 @@ from assistant.linking_text import (
     STOPWORDS,
     Token,
     clean,
+    common_english,
     cue_types,
     phrase_variants,
     possessive,
@@ -457,16 +457,6 @@ class Linker:
         start, end = tokens[c.start_token].start, tokens[c.end_token - 1].end
         return EntityMention(start, end, text[start:end], c.entry.entity_id, c.entry.entity_type.value,
                              round(c.score, 4), c.entry.name, c.method)
-
-
-@functools.cache
-def common_english(min_count: int = 100) -> frozenset[str]:
-    """Common English words (pyspellchecker's word-frequency list): never "corrected" into a drug or disease name
-    ("will my insurance cover it" is not about Covera, a brand of verapamil)."""
-    from spellchecker import SpellChecker
-
-    frequency = SpellChecker(language="en").word_frequency.dictionary
-    return frozenset(w for w, n in frequency.items() if n >= min_count and w.isascii())
 
 
 def _parenthesised(tokens: list[Token], index: int, text: str) -> tuple[int, int] | None:

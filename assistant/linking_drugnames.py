@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from assistant.linking_text import name_key
+from assistant.linking_text import common_english, name_key
 from kg.store import KnowledgeGraph
 from kg.vocab import EntityType
 
@@ -35,14 +35,13 @@ def ordinary_words():
     """``ordinary(word)``: an English dictionary word (Webster's 2nd, from ``english-words``: it predates every
     brand name), or its plural, or a word common in web text."""
     from english_words import get_english_words_set
-    from spellchecker import SpellChecker
 
     dictionary = get_english_words_set(["web2"], lower=True)
-    frequency = SpellChecker(language="en").word_frequency.dictionary
+    frequent = common_english(ENGLISH_COUNT)
 
     def ordinary(word: str) -> bool:
         return (word in dictionary or (word.endswith("s") and word[:-1] in dictionary)
-                or (word.endswith("es") and word[:-2] in dictionary) or frequency.get(word, 0) >= ENGLISH_COUNT)
+                or (word.endswith("es") and word[:-2] in dictionary) or word in frequent)
 
     return ordinary
 

@@ -9,6 +9,7 @@ only their consistency).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -204,3 +205,14 @@ def short_form(word: str) -> bool:
 def possessive(token: Token, text: str) -> bool:
     """``alzheimers``, ``alzheimer's``, ``alzheimers'``: the eponym keeps its s."""
     return token.surface.lower().endswith("s") or text[token.end:token.end + 2] in ("'s", "’s")
+
+
+@functools.cache
+def common_english(min_count: int = 100) -> frozenset[str]:
+    """English words seen at least ``min_count`` times in pyspellchecker's word-frequency list (ASCII only): the
+    linker never "corrects" one into a drug or disease name ("cover" is not Covera), the safety checks read
+    them as English, and the drug-names resource leaves out names made of them."""
+    from spellchecker import SpellChecker
+
+    frequency = SpellChecker(language="en").word_frequency.dictionary
+    return frozenset(w for w, n in frequency.items() if n >= min_count and w.isascii())

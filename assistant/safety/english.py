@@ -14,6 +14,8 @@ from functools import cached_property
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
+from assistant.linking_text import common_english
+
 MIN_COUNT = 100
 
 
@@ -27,10 +29,7 @@ class EnglishWords:
 
     @cached_property
     def words(self) -> frozenset[str]:
-        from spellchecker import SpellChecker
-
-        frequencies = SpellChecker(language="en").word_frequency.dictionary
-        return frozenset(w for w, n in frequencies.items() if n >= self.min_count and w.isascii())
+        return common_english(self.min_count)
 
     @cached_property
     def _by_initial(self) -> dict[str, list[str]]:
