@@ -278,7 +278,7 @@ def _whole_sentence(sentence: str, triples: Mapping[str, Triple], states) -> str
         return None
     cue = _last_cue(body)
     stated = [m for m in markers if states(body, cue, triples[m]) is None]
-    passages = [m for m in dict.fromkeys(re.findall(r"\[(P\d+)\]", sentence))]
+    passages = list(dict.fromkeys(re.findall(r"\[(P\d+)\]", sentence)))
     if not stated:
         return None
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", body.rstrip()) + "".join(f" [{m}]" for m in (*stated, *passages)) + end

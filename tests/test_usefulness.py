@@ -26,6 +26,17 @@ from kg.vocab import Relation
     ("can I take my metformin with my kidney disease", "safe_for_me"),
     ("can i take ibuprofen while pregnant", "child_pregnancy"),
     ("what dose of tylenol for my 2 year old", "child_pregnancy"),
+    ("would i be better off on crestor instead of lipitor?", "stop_switch"),
+    ("i have kidney disease, am i ok to take advil for my knee?", "safe_for_me"),
+    ("i forgot my metformin this morning, should i take two tonight?", "dosing"),
+    ("can i just up it to 10 myself?", "dosing"),
+    ("my 6yo has an ear infection, how much amoxicillin should he get", "child_pregnancy"),
+    ("10 weeks pregnant on lisinopril - safe to continue?", "child_pregnancy"),
+    ("my omeprazole isn't working, can i just double it", "dosing"),
+    ("is sertraline ok when breastfeeding", "child_pregnancy"),
+    ("amoxicillin dose for a 15kg child with otitis media?", "child_pregnancy"),
+    ("im on coumadin, is it ok to take tylenol and a glass of wine tonight", "safe_for_me"),
+    ("and for my baby? shes 8 months", "child_pregnancy"),
 ])
 def test_personal_requests_are_recognised_by_kind(question, kind):
     assert personal_request(question) == kind
@@ -36,6 +47,8 @@ def test_personal_requests_are_recognised_by_kind(question, kind):
     "can metformin cause diarrhea", "what happens if you stop taking statins", "my kid has a fever",
     "my 4 year old has a temperature of 38.2 and a runny nose", "first-line for HTN?",
     "how often does amiodarone cause thyroid problems", "when do you switch from nasal cannula to a mask?",
+    "can i stop smoking with patches",  # stopping a habit, not a medicine
+    "i'm on metformin, what are its side effects?",
 ])
 def test_general_questions_are_not_personal_requests(question):
     assert personal_request(question) is None
@@ -125,34 +138,3 @@ def test_drug_classes_that_say_the_same_share_a_key():
         class_key("beta-adrenergic antagonist")
     assert class_key("Serotonin Reuptake Inhibitor") == class_key("Serotonin Uptake Inhibitors")
     assert class_key("Diuretics") == class_key("diuretic") != class_key("Loop Diuretic")
-
-
-@pytest.mark.parametrize(("question", "kind"), [
-    ("would i be better off on crestor instead of lipitor?", "stop_switch"),
-    ("i have kidney disease, am i ok to take advil for my knee?", "safe_for_me"),
-    ("i forgot my metformin this morning, should i take two tonight?", "dosing"),
-    ("can i just up it to 10 myself?", "dosing"),
-    ("my 6yo has an ear infection, how much amoxicillin should he get", "child_pregnancy"),
-    ("10 weeks pregnant on lisinopril - safe to continue?", "child_pregnancy"),
-])
-def test_more_ways_of_asking_for_personal_advice(question, kind):
-    assert personal_request(question) == kind
-
-
-@pytest.mark.parametrize(("question", "kind"), [
-    ("my omeprazole isn't working, can i just double it", "dosing"),
-    ("is sertraline ok when breastfeeding", "child_pregnancy"),
-    ("amoxicillin dose for a 15kg child with otitis media?", "child_pregnancy"),
-])
-def test_doubling_breastfeeding_and_a_child_by_weight_are_personal_requests(question, kind):
-    assert personal_request(question) == kind
-
-
-@pytest.mark.parametrize(("question", "kind"), [
-    ("im on coumadin, is it ok to take tylenol and a glass of wine tonight", "safe_for_me"),
-    ("and for my baby? shes 8 months", "child_pregnancy"),
-    ("can i stop smoking with patches", None),  # stopping a habit, not a medicine
-    ("i'm on metformin, what are its side effects?", None),
-])
-def test_on_a_medicine_and_follow_ups_about_a_child(question, kind):
-    assert personal_request(question) == kind
