@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from assistant import answer_cli, answer_eval, linking_cli, usefulness_eval
+from assistant import answer_cli, answer_eval, linking_cli, relevance_fit, usefulness_eval
 from assistant.literature_cli import eval_retrieval, index_app
 from assistant.safety.cli import eval_triage, triage_app
 from kg.cli import app as kg_app
@@ -34,6 +34,9 @@ eval_app.command("answers")(answer_eval.eval_answers)
 eval_app.command("usefulness")(usefulness_eval.eval_usefulness)
 eval_app.command("triage")(eval_triage)
 app.add_typer(eval_app, name="eval")
+relevance_app = typer.Typer(help="The relevance model that ranks an answer's facts.", no_args_is_help=True)
+relevance_app.command("fit")(relevance_fit.fit_relevance)
+app.add_typer(relevance_app, name="relevance")
 
 
 @app.callback()

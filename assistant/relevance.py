@@ -1,38 +1,46 @@
-"""Which facts matter to the asker: a transparent weighted relevance score per question intent.
+"""Which facts matter to the asker: a relevance score per question intent, learned from what clinicians name first.
 
 The KG holds every drug PharmacotherapyDB lists for migraine, from sumatriptan to methylergometrine, and every
 side effect any label of ibuprofen lists, the neonatal intravenous label included; an answer can name a few.
-A good clinician names the established, widely used ones first. Candidates of the asked relations
-(``kg.subgraph.ranked_edges``) are scored by
+A good clinician names the established, widely used ones first. Each candidate of the asked relations
+(``kg.subgraph.ranked_edges``) gets these features, each in [0, 1] (``FEATURES``):
 
-    score = kind[relation] * w_kind               therapeutic kind: treats > palliates > a label indication
-          + tier / 3 * w_tier                      curation: expert-curated > curated database > text-mined
-          + frequency * w_frequency                side effects and phenotypes: how often (0-1) when known
-          + log1p(degree) / log1p(1000) * w_degree how established the other end is in the KG (a drug's uses
-                                                   and labels, a side effect or symptom across drugs and diseases)
-          + log1p(documents) / log1p(500) * w_literature   how often the literature corpus names it
-          + log1p(co-mentions) / log1p(20) * w_together    how often it is named with the asked entity
+    kind                 therapeutic kind: treats > palliates > a label indication (relief first for an attack)
+    tier, sources        curation tier (expert-curated > curated database > text-mined); sources that agree
+    freq, hasfreq, logfreq   side effects and phenotypes: how often when known (log scale: 1% vs 10% matters)
+    degree               how established the other end is in the KG (a drug's uses and labels, a finding's drugs)
+    docs, tog, pmi       how often the literature corpus names it, names it with the asked entity, and the ratio
+    breadth              how many conditions the drug's labels list (a systemic steroid lists a hundred)
+    atc2, atc3, atc4     the share of the seed's other candidate drugs in the same ATC group (level 2, 3, 4):
+                         the mainstream classes for a disease hold many drugs (ACE inhibitors and sartans for
+                         hypertension, inhaled agents for asthma, triptans for migraine)
+    approved, withdrawn  DrugBank's groups
+    treats, pall, ind, pheno, target   which relation, and DrugBank's "target" role of a drug-gene fact
 
-except for a drug's targets (``binds_gene``), where a gene with fewer edges comes first and DrugBank's "target"
-role counts 1, and each source that records the pair a third of 0.5 (CYP3A4 metabolises hundreds of drugs; HMGCR,
-recorded by ChEMBL, DrugBank and DrugCentral, is what atorvastatin acts on).
+and the score is a linear model per kind of question (``GROUP``: treatments, side effects, findings, genes,
+targets, classes) fitted by logistic regression (scikit-learn) on the tune half of the usefulness set and the
+scored blind answer batches: positives are what the row names first, its poor first answers count 5 times as
+negatives. ``medkg relevance fit`` refits it and reports it on the held-out half against the hand-set weights of
+the previous release (``Weights``), measured in the same run; ``assistant/resources/relevance_model.json`` holds
+the coefficients and the figures. The hand-set score stays as the baseline:
 
-each term in [0, 1] before its weight. The weights were chosen by measurement on the tune half of the
-usefulness set (``medkg eval usefulness --half tune``) and reported on the held-out half; ``Weights`` holds them.
-Measured and left out (weight 0): the corpus document count (first-hit 48 vs 57 of 81 on the tune half) and a
-penalty on drugs with many label indications (56 vs 57). The co-mention count at 0.5 kept first-hit (57) and cut
-poor first answers from 15 to 11 of 81.
+    score = kind * 1 + tier * 0.6 + freq * 0.4 + degree * 0.6 + tog * 0.5
+    (a drug's targets: fewer edges first, DrugBank's "target" role 1, agreeing sources 0.5; genes: sources)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from kg.errors import ArtefactMismatchError
 from kg.store import KnowledgeGraph
 from kg.subgraph import Ranked, ranked_edges
 from kg.vocab import EntityType, Relation
@@ -53,17 +61,82 @@ DEFAULT_RELATIONS = {
 }
 
 
+MODEL_PATH = Path(__file__).resolve().parent / "resources" / "relevance_model.json"
+REFIT_COMMAND = "medkg relevance fit"
+
+FEATURES = ("kind", "tier", "freq", "hasfreq", "logfreq", "degree", "docs", "tog", "pmi", "breadth", "sources",
+            "target", "treats", "pall", "ind", "pheno", "atc2", "atc3", "atc4", "approved", "withdrawn")
+
+#: relation -> the kind of question whose model scores it
+GROUP = {Relation.TREATS: "treatment", Relation.PALLIATES: "treatment", Relation.INDICATED_FOR: "treatment",
+         Relation.CAUSES_SIDE_EFFECT: "side_effect", Relation.HAS_SYMPTOM: "finding",
+         Relation.HAS_PHENOTYPE: "finding", Relation.ASSOCIATED_WITH_GENE: "gene", Relation.BINDS_GENE: "target",
+         Relation.IN_CLASS: "class"}
+OTHER_GROUP = "other"
+
+
+def _scaled(count: float, top: float) -> float:
+    return min(1.0, math.log1p(max(0.0, count)) / math.log1p(top))
+
+
 @dataclass(frozen=True)
 class Weights:
+    """The hand-set score of the previous release, kept as the baseline ``medkg relevance fit`` reports against."""
     kind: float = 1.0
     tier: float = 0.6
     frequency: float = 0.4
     degree: float = 0.6
-    literature: float = 0.0  # measured: the corpus counts did not help on the tune half (see the module)
-    together: float = 0.5  # measured on the tune half: fewer poor first answers, same first-hit
+    together: float = 0.5
     target: float = 1.0
     sources: float = 0.5
-    breadth: float = 0.0
+
+    def score(self, relation: Relation, f: dict[str, float]) -> float:
+        degree, sources = f["degree"], 0.0
+        if relation is Relation.IN_CLASS:  # "Dipeptidyl Peptidase 4 Inhibitor" says more than "Enzyme Inhibitors"
+            degree = 1.0 - degree
+        if relation is Relation.ASSOCIATED_WITH_GENE:  # several sources agreeing, not how studied the gene is
+            degree, sources = 0.0, f["sources"] * 2
+        target = 0.0
+        if relation is Relation.BINDS_GENE:  # what it acts on, not the enzymes handling hundreds of drugs
+            degree, target, sources = 1.0 - degree, f["target"], f["sources"]
+        return (self.kind * f["kind"] + self.tier * f["tier"] + self.frequency * f["freq"] + self.degree * degree
+                + self.together * f["tog"] + self.target * target + self.sources * sources)
+
+
+@dataclass(frozen=True)
+class RelevanceModel:
+    """A linear score per question kind: ``intercepts[group] + sum(coefficients[group][f] * value_f)``."""
+    intercepts: dict[str, float]
+    coefficients: dict[str, dict[str, float]]
+    about: dict = field(default_factory=dict, compare=False)  # how and on what it was fitted, and its figures
+
+    def score(self, relation: Relation, f: dict[str, float]) -> float:
+        group = GROUP.get(relation, OTHER_GROUP)
+        if group not in self.coefficients:  # a kind the training questions never asked: the hand-set score
+            return Weights().score(relation, f)
+        weights = self.coefficients[group]
+        return self.intercepts.get(group, 0.0) + sum(w * f.get(name, 0.0) for name, w in weights.items())
+
+    def save(self, path: Path = MODEL_PATH) -> None:
+        body = {"features": list(FEATURES), "intercepts": self.intercepts, "coefficients": self.coefficients,
+                "about": self.about}
+        path.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> RelevanceModel:
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            coefficients = {g: {f: float(w) for f, w in ws.items()} for g, ws in body["coefficients"].items()}
+            model = cls(intercepts={g: float(v) for g, v in body["intercepts"].items()}, coefficients=coefficients,
+                        about=body.get("about", {}))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ArtefactMismatchError(path, f"the relevance model will not read: {error}", "relevance model",
+                                        REFIT_COMMAND) from None
+        unknown = {f for ws in model.coefficients.values() for f in ws} - set(FEATURES)
+        if unknown:
+            raise ArtefactMismatchError(path, f"features this code does not compute: {sorted(unknown)}",
+                                        "relevance model", REFIT_COMMAND)
+        return model
 
 
 @dataclass(frozen=True)
@@ -77,12 +150,25 @@ class Scored:
 
 
 class Relevance:
-    """Scores the candidate facts of a seed; ``literature`` (an opened ``LiteratureIndex``, optional) gives the
-    document counts."""
+    """Scores the candidate facts of a seed. ``literature`` (an opened ``LiteratureIndex``, optional) gives the
+    corpus counts; ``model`` the learned score (default: the committed one), ``weights`` the hand-set baseline
+    instead. ``trace``, when a list, records each ``rank`` call's arguments (``medkg relevance fit`` reads them)."""
 
     def __init__(self, kg: KnowledgeGraph, literature=None, weights: Weights | None = None,
-                 pool: int = 150) -> None:
-        self.kg, self.literature, self.weights, self.pool = kg, literature, weights or Weights(), pool
+                 model: RelevanceModel | None = None, pool: int = 150) -> None:
+        self.kg, self.literature, self.pool = kg, literature, pool
+        self._scorer: Weights | RelevanceModel | None = weights or model
+        self.trace: list | None = None
+
+    @property
+    def scorer(self) -> Weights | RelevanceModel:
+        if self._scorer is None:  # read on first use: ``medkg relevance fit`` works without one
+            self._scorer = RelevanceModel.load()
+        return self._scorer
+
+    @scorer.setter
+    def scorer(self, scorer: Weights | RelevanceModel) -> None:
+        self._scorer = scorer
 
     @functools.cached_property
     def _names(self) -> dict[str, list[str]]:
@@ -120,50 +206,73 @@ class Relevance:
     def together(self, a: str, b: str) -> int:
         return int(np.intersect1d(self.documents(a), self.documents(b), assume_unique=True).size)
 
-    def score(self, seed: str, relation: Relation, candidate: Ranked, acute: bool = False) -> Scored:
+    @functools.cached_property
+    def _atc(self) -> dict[str, tuple[str, ...]]:
+        return self.kg.attribute_table("atc_code")
+
+    @functools.cached_property
+    def _groups(self) -> dict[str, tuple[str, ...]]:
+        return self.kg.attribute_table("drug_group")
+
+    def features(self, seed: str, relation: Relation, candidate: Ranked, acute: bool = False) -> dict[str, float]:
+        """The candidate's features but the ATC shares, which need the whole pool (``rank``)."""
         triple_id, other, evidence, degree = candidate
+        triple = self.kg.triple(triple_id)
         tier = math.floor(evidence)
-        w = self.weights
-        kind = (ACUTE_KIND if acute else KIND).get(relation, 1.0)
-        features = {
-            "kind": kind,
-            "tier": tier / 3,
-            "frequency": evidence - tier,
-            "degree": min(1.0, math.log1p(degree) / math.log1p(1000)),
+        frequency = evidence - tier
+        documents, together = self.documents(other).size, self.together(seed, other)
+        groups = self._groups.get(other, ())
+        drug = other in self._groups or other in self._atc
+        return {
+            "kind": (ACUTE_KIND if acute else KIND).get(relation, 1.0), "tier": tier / 3,
+            "freq": frequency, "hasfreq": float(frequency > 0), "logfreq": _scaled(frequency * 100, 100),
+            "degree": _scaled(degree, 1000), "docs": _scaled(documents, 500), "tog": _scaled(together, 20),
+            "pmi": math.log((together + 1) / (documents + 1)) / 5,
+            "breadth": _scaled(self.indications(other), 200) if drug else 0.0,
+            "sources": min(1.0, len(triple.sources) / 3), "target": float("target" in (triple.evidence or "")),
+            "treats": float(relation is Relation.TREATS), "pall": float(relation is Relation.PALLIATES),
+            "ind": float(relation is Relation.INDICATED_FOR), "pheno": float(relation is Relation.HAS_PHENOTYPE),
+            "approved": float("approved" in groups), "withdrawn": float(bool({"withdrawn", "illicit"} & set(groups))),
         }
-        if w.literature:  # read the corpus only for a weight that uses it
-            features["literature"] = min(1.0, math.log1p(self.documents(other).size) / math.log1p(500))
-        if w.together:
-            features["together"] = min(1.0, math.log1p(self.together(seed, other)) / math.log1p(20))
-        if w.breadth and relation is Relation.INDICATED_FOR:
-            # a drug whose labels list dozens of conditions (a systemic steroid, a fluoroquinolone) is rarely the
-            # one to name first for any of them
-            features["breadth"] = -min(1.0, math.log1p(self.indications(other)) / math.log1p(200))
-        if relation is Relation.IN_CLASS:  # "Dipeptidyl Peptidase 4 Inhibitor" says more than "Enzyme Inhibitors"
-            features["degree"] = 1.0 - features["degree"]
-        if relation is Relation.ASSOCIATED_WITH_GENE:
-            # an established association is recorded by several sources (GWAS Catalog, DISEASES, DisGeNET, DOAF:
-            # APOE for Alzheimer's); a gene's number of diseases says how studied it is, not how strongly linked
-            features["degree"] = 0.0
-            features["sources"] = min(1.0, len(self.kg.triple(triple_id).sources) / 3) * 2
-        if relation is Relation.BINDS_GENE:
-            # a drug's target is what it acts on (DrugBank's "target", HMGCR for atorvastatin), not the enzymes and
-            # transporters that handle it: CYP3A4 handles hundreds of drugs, so here fewer edges come first
-            triple = self.kg.triple(triple_id)
-            features["degree"] = 1.0 - features["degree"]
-            features["target"] = float("target" in (triple.evidence or ""))
-            features["sources"] = min(1.0, len(triple.sources) / 3)  # ChEMBL, DrugBank and DrugCentral agree
-        total = sum(getattr(w, name, 1.0) * value for name, value in features.items())
-        return Scored(triple_id, seed, other, relation, round(total, 6), features)
+
+    def _atc_shares(self, pool: list[tuple[Relation, Ranked, dict[str, float]]]) -> None:
+        drugs = {candidate[1] for relation, candidate, _ in pool if GROUP.get(relation) == "treatment"}
+        for level, width in (("atc2", 3), ("atc3", 4), ("atc4", 5)):
+            codes = {d: {c[:width] for c in self._atc.get(d, ())} for d in drugs}
+            for _, candidate, features in pool:
+                mine = codes.get(candidate[1], set())
+                sharing = sum(1 for d in drugs if d != candidate[1] and mine & codes[d])
+                features[level] = sharing / max(1, len(drugs) - 1)
 
     def rank(self, seed: str, relations: Sequence[Relation], acute: bool = False,
              members: frozenset[str] = frozenset()) -> list[Scored]:
-        """The seed's facts of ``relations``, most relevant first (ties: triple id). ``acute``: the question asks
+        """The seed's facts of ``relations``: each item (the other end) once, most relevant first (ties: triple
+        id), then their other facts in the same order. ``acute``: the question asks
         for relief of an attack ("acute migraine", "a gout flare"), so symptomatic relief ranks first;
         ``members``: drugs of a class the question names ("which antibiotic for cystitis"), ranked first."""
-        scored = [self.score(seed, relation, candidate, acute) for relation in dict.fromkeys(relations)
-                  for candidate in ranked_edges(self.kg, seed, relation, self.pool)]
-        return sorted(scored, key=lambda s: (members and s.other not in members, -s.score, s.triple_id))
+        if self.trace is not None:
+            self.trace.append((seed, tuple(relations), acute, members))
+        pool = [(relation, candidate, self.features(seed, relation, candidate, acute))
+                for relation in dict.fromkeys(relations)
+                for candidate in ranked_edges(self.kg, seed, relation, self.pool)]
+        self._atc_shares(pool)
+        scored = [Scored(candidate[0], seed, candidate[1], relation, round(self.scorer.score(relation, f), 6), f)
+                  for relation, candidate, f in pool]
+        # each item once first, at its best score, stated by its most curated fact (PharmacotherapyDB's
+        # "sumatriptan palliates migraine" before the label's); then the items' other facts
+        hand = Weights()
+        scored.sort(key=lambda s: (-hand.score(s.relation, s.features), s.triple_id))
+        best: dict[str, Scored] = {}
+        for s in scored:
+            if s.other not in best or s.score > best[s.other].score:
+                best[s.other] = s
+        stated = {s.other: s for s in reversed(scored)}  # the most curated fact of each item
+        firsts = sorted(best.values(), key=lambda s: (members and s.other not in members, -s.score, s.triple_id))
+        leads = [dataclasses.replace(stated[s.other], score=s.score) for s in firsts]  # the item's score
+        lead_ids = {s.triple_id for s in leads}
+        rest = sorted((s for s in scored if s.triple_id not in lead_ids),
+                      key=lambda s: (members and s.other not in members, -s.score, s.triple_id))
+        return leads + rest
 
     @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one per drug of an open KG
     def indications(self, drug: str) -> int:

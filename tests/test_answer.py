@@ -204,21 +204,21 @@ def test_a_fact_stated_without_its_marker_is_attributed(parts):
 
 
 def test_a_marker_on_a_fact_the_sentence_does_not_state_is_replaced_or_removed(parts):
-    # T1 metformin - diarrhoea, T2 - hypoglycaemia, T5 - asthenia, T6 - constipation; metformin is the seed
-    reply = ("Metformin can cause diarrhoea [T2]. It can cause stomach pain [T5]. It can cause hypoglycaemia [T2, T5]. "
-             "Some people get constipation [T6].")
+    # T1 metformin - diarrhoea, T2 - hypoglycaemia, T4 - asthenia, T6 - headache; metformin is the seed
+    reply = ("Metformin can cause diarrhoea [T2]. It can cause stomach pain [T4]. It can cause hypoglycaemia [T2, T4]. "
+             "Some people get a headache [T6].")
     answer = assistant(parts, reply).answer("what are the side effects of metformin?")
     shown = answer.text.split("\n\n")[0]
     assert shown == ("Metformin can cause diarrhoea [T1]. It can cause hypoglycaemia [T2]. "
-                     "Some people get constipation [T6].")
-    assert answer.unsupported == ("It can cause stomach pain [T5].",) and LEFT_OUT in answer.text
+                     "Some people get a headache [T6].")
+    assert answer.unsupported == ("It can cause stomach pain [T4].",) and LEFT_OUT in answer.text
     assert [c.marker for c in answer.citations] == ["T1", "T2", "T6"]
     assert "re-cited: T2 -> T1 (the clause states T1's fact)" in answer.flags
     assert [f for f in answer.flags if f.startswith("miscited marker")] == [
         "miscited marker: T2 (the clause does not state Hypoglycaemia)",
-        "miscited marker: T5 (the clause does not state Asthenia)",
-        "miscited marker: T5 (the clause does not state Asthenia)"]
-    assert "miscited sentence removed: It can cause stomach pain [T5]." in answer.flags
+        "miscited marker: T4 (the clause does not state Asthenia)",
+        "miscited marker: T4 (the clause does not state Asthenia)"]
+    assert "miscited sentence removed: It can cause stomach pain [T4]." in answer.flags
 
 
 def test_a_repeated_sentence_is_shown_once(parts):
@@ -261,12 +261,12 @@ def test_a_denial_of_a_fact_the_evidence_holds_is_removed_and_the_fact_stated(pa
 
 
 def test_a_sentence_that_cites_nothing_is_removed_unless_it_is_advice(parts):
-    reply = ("Sumatriptan can ease migraine [T2]. The attacks usually last 14 days. Ask your doctor or pharmacist "
+    reply = ("Sumatriptan can ease migraine [T1]. The attacks usually last 14 days. Ask your doctor or pharmacist "
              "if it worries you. See a doctor, as it can be a brain disease. My sources do not say how long "
              "it lasts.")
     answer = assistant(parts, reply).answer("what helps a migraine?")
     shown = answer.text.split("\n\n")
-    assert shown[0] == ("Sumatriptan can ease migraine [T2]. Ask your doctor or pharmacist if it worries you. "
+    assert shown[0] == ("Sumatriptan can ease migraine [T1]. Ask your doctor or pharmacist if it worries you. "
                         "My sources do not say how long it lasts.")
     # a fact no evidence states, caught though it names nothing; advice that names another disease states a fact
     assert answer.unsupported == ("The attacks usually last 14 days.", "See a doctor, as it can be a brain disease.")
@@ -292,9 +292,9 @@ def test_the_evidence_layout_copied_into_an_answer_is_taken_out(parts):
              "Propranolol can treat migraine [T1].")
     answer = assistant(parts, reply).answer("what helps a migraine?")
     shown = answer.text.split("\n\n")[0]
-    # the copied triple line is a sentence of its own, which states T2 and T3 (both name both its ends)
+    # the copied triple line is a sentence of its own, which states T1 and T3 (both name both its ends)
     assert shown == ("There is no absolute cure for migraine since its pathophysiology has yet to be fully understood "
-                     "[P1]. Sumatriptan — palliates — migraine [T2] [T3]. Propranolol can treat migraine [T1].")
+                     "[P1]. Sumatriptan — palliates — migraine [T1] [T3]. Propranolol can treat migraine [T2].")
 
 
 def test_a_patient_listing_names_its_sources_once(parts):

@@ -6,10 +6,12 @@ import pytest
 
 from assistant.answer_eval import Outcome, QuestionRow, read_question_set
 from assistant.linking_drugnames import drug_name_rows
-from assistant.relevance import Relevance, Weights
+from assistant.relevance import FEATURES, GROUP, Relevance, RelevanceModel, Scored, Weights
+from assistant.relevance_fit import Query, fit, ranking
 from assistant.safety.advice import personal_request
 from assistant.types import Answer, Audience, Citation
 from assistant.usefulness_eval import USEFULNESS_DIR, declined, false_refusals, named_items, split, usefulness
+from kg.errors import ArtefactMismatchError
 from kg.types import Triple
 from kg.vocab import Relation
 
@@ -55,13 +57,60 @@ def test_general_questions_are_not_personal_requests(question):
 
 
 def test_relevance_puts_a_disease_modifying_drug_first_and_follows_its_weights(kg):
-    ranked = Relevance(kg).rank("DOID:6364", (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR))
-    assert ranked and ranked[0].relation is Relation.TREATS
-    assert [s.score for s in ranked] == sorted((s.score for s in ranked), reverse=True)
-    kind_only = Relevance(kg, weights=Weights(kind=1, tier=0, frequency=0, degree=0))
+    asked = (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)
+    by_hand = Relevance(kg, weights=Weights()).rank("DOID:6364", asked)
+    assert by_hand[0].relation is Relation.TREATS  # propranolol's PharmacotherapyDB fact
+    ranked = Relevance(kg).rank("DOID:6364", asked)
+    leads = ranked[:len({s.other for s in ranked})]
+    assert len({s.other for s in leads}) == len(leads)  # each drug once first, then the drugs' other facts
+    assert [s.score for s in leads] == sorted((s.score for s in leads), reverse=True)
+    sumatriptan = next(s for s in leads if s.other == "DRUGBANK:DB00669")
+    assert sumatriptan.relation is Relation.PALLIATES  # stated by the curated fact, not the label's indication
+    assert set(ranked[0].features) == set(FEATURES)
+    kind_only = Relevance(kg, weights=Weights(kind=1, tier=0, frequency=0, degree=0, together=0))
     by_kind = kind_only.rank("DOID:6364", (Relation.INDICATED_FOR, Relation.PALLIATES))
     assert [s.relation for s in by_kind][0] is Relation.PALLIATES  # 0.8 over a label indication's 0.2
-    assert set(ranked[0].features) == {"kind", "tier", "frequency", "degree", "together"}  # corpus count: weight 0
+
+
+def test_the_committed_relevance_model_reads_and_a_damaged_one_names_its_refit(tmp_path):
+    model = RelevanceModel.load()
+    assert set(model.coefficients) >= {"treatment", "side_effect", "finding"}
+    assert model.about["figures"]  # the held-out figures it was chosen by travel with it
+    copy = tmp_path / "model.json"
+    model.save(copy)
+    assert RelevanceModel.load(copy) == model
+    copy.write_text('{"intercepts": {}, "coefficients": {"treatment": {"popularity": 1.0}}}')
+    with pytest.raises(ArtefactMismatchError, match="popularity.*medkg relevance fit"):
+        RelevanceModel.load(copy)
+    copy.write_text("{not json")
+    with pytest.raises(ArtefactMismatchError, match="medkg relevance fit"):
+        RelevanceModel.load(copy)
+
+
+def _candidate(other: str, **features: float) -> Scored:
+    return Scored(f"T-{other}", "DOID:1", other, Relation.TREATS, 0.0, {name: 0.0 for name in FEATURES} | features)
+
+
+def test_fitting_learns_what_the_rows_name_first_and_ranking_reports_it():
+    # in every question the expected drug is the one of the crowded ATC group, the poor one the broad steroid
+    queries = []
+    for i in range(30):
+        noise = (i % 7) / 10
+        candidates = (_candidate(f"steroid{i}", degree=0.9, breadth=0.9, tier=noise),
+                      _candidate(f"inhaled{i}", degree=0.5, atc4=0.8, tier=1 - noise),
+                      _candidate(f"other{i}", degree=0.6, tier=0.5))
+        queries.append(Query(None, "tune", candidates, (False, True, False), (True, False, False), frozenset()))
+    model = fit(queries)
+    assert model.coefficients["treatment"]["atc4"] > 0 > model.coefficients["treatment"]["breadth"]
+    assert "side_effect" not in model.coefficients  # untrained kinds keep the hand-set score
+    learned = ranking(queries, lambda s: model.score(s.relation, s.features))
+    by_degree = ranking(queries, lambda s: s.features["degree"])
+    assert learned == {"n": 30, "hit@3": 1.0, "lead": 1.0, "poor": 0.0}
+    assert by_degree["lead"] == 0.0 and by_degree["poor"] == 1.0
+    side_effect = Scored("T", "DB1", "C1", Relation.CAUSES_SIDE_EFFECT, 0.0, queries[0].candidates[0].features)
+    assert GROUP[side_effect.relation] == "side_effect"
+    assert model.score(side_effect.relation, side_effect.features) == Weights().score(side_effect.relation,
+                                                                                        side_effect.features)
 
 
 def test_drug_names_keep_brands_and_drop_ordinary_words(kg):
