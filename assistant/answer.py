@@ -107,7 +107,7 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
         (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|tablets?|meds|creams?|"
          r"inhalers?|jabs?|injections?|antivirals?|antibiotics?|abx|antifungals?|manage\w*|used (?:for|to)|"
          r"first[- ]line|second[- ]line|pharmacotherapy|indicat\w*|prescri\w*|good for|take for|(?:start|started|put)"
-         r" (?:on|with)|options?|remed\w*|reliev\w*|relief|get rid of|go[- ]to|mainstay|drug of choice|tx|rx|mx|"
+         r" (?:on|with)|options?|remed\w*|reliev\w*|relief|get rid of|go[- ]to|mainstay|drug of choice|tx|rx|mx|mgmt|"
          r"what (?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) "
          r"(?:usually |normally |typically |often |generally )?(?:take|use|give|"
          r"try|prescribe|do)|works? (?:for|on|against)|agents?|regimens?|"

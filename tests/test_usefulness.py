@@ -39,6 +39,14 @@ from kg.vocab import Relation
     ("amoxicillin dose for a 15kg child with otitis media?", "child_pregnancy"),
     ("im on coumadin, is it ok to take tylenol and a glass of wine tonight", "safe_for_me"),
     ("and for my baby? shes 8 months", "child_pregnancy"),
+    # after blind batches 8-10 were scored: halving one's own dose, one's own medicine with alcohol, a dose or the
+    # safest drug for a child or in pregnancy asked without a modal
+    ("my doctor put me on 50mg metoprolol but i feel fine, can i just cut it in half", "dosing"),
+    ("could i split my amlodipine tablets in two", "dosing"),
+    ("can I take my xanax with a couple of beers tonight, just to relax", "safe_for_me"),
+    ("can i have a glass of wine on my antibiotics", "safe_for_me"),
+    ("how much amoxicillin for a 2 yr old with an ear infection", "child_pregnancy"),
+    ("Safest antihypertensive for a pregnant pt at 28w?", "child_pregnancy"),
 ])
 def test_personal_requests_are_recognised_by_kind(question, kind):
     assert personal_request(question) == kind
@@ -51,6 +59,7 @@ def test_personal_requests_are_recognised_by_kind(question, kind):
     "how often does amiodarone cause thyroid problems", "when do you switch from nasal cannula to a mask?",
     "can i stop smoking with patches",  # stopping a habit, not a medicine
     "i'm on metformin, what are its side effects?",
+    "can you take ibuprofen with paracetamol", "does alcohol interact with metronidazole?",
 ])
 def test_general_questions_are_not_personal_requests(question):
     assert personal_request(question) is None

@@ -38,7 +38,10 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"\b(?:can|should|could|may) " + _PERSON + r" (?:just )?(?:double|halve|increase|up) (?:it|them|that)\b|"
      r"\b(?:go|come|move) (?:up|down) to \d|"
      r"\b(?:missed|forgot|skipped) (?:my|a|his|her|the|to take)\b.{0,60}\b(?:should|can|do|must)\s+" + _PERSON
-     + r"\b|\b(?:take|give) (?:two|2|double|an extra|another|extra)\b"),
+     + r"\b|\b(?:take|give) (?:two|2|double|an extra|another|extra)\b|"
+     r"\b(?:cut|split|break|snap)\s+(?:it|them|that|(?:my|the|his|her|our)\s+(?:\w+\s+)?(?:pills?|tablets?|doses?))"
+     r"\s+in\s+(?:half|halves|two)\b|\b(?:take|give) (?:only |just )?(?:half|a half|a quarter) (?:of )?(?:it|them|a|my|"
+     r"his|her|the)\b|\b(?:take|try|go on) (?:a )?(?:smaller|lower|bigger|higher|larger|weaker|stronger) dose\b"),
     ("prescription",
      r"\b(?:prescribe|prescribing)\s+(?:me|us|him|her|my|something|anything)\b|"
      r"\b(?:take|use|have|borrow|try)\s+(?:some of\s+)?(?:my|his|her)\s+(?:wife|husband|partner|friend|mum|mom|dad|"
@@ -65,7 +68,12 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"safe to)\b.{0,40}\b(?:take|have|drink|use)\b|"
      r"\bcan\s+" + _PERSON + r"\s+(?:safely\s+)?(?:take|use|have|drink|give)\b.{0,50}\b(?:with|while|if|since|"
      r"although|even though)\s+(?:my|i have|i'm|i am|he has|she has|his|her|having)\b|"
-     r"\b(?:safe|ok|okay) for (?:me|my|him|her)\b.{0,30}\b(?:take|use|with)\b"),
+     r"\b(?:safe|ok|okay) for (?:me|my|him|her)\b.{0,30}\b(?:take|use|with)\b|"
+     # one's own medicine with something else: "can I take my xanax with a couple of beers"
+     r"\b(?:can|could|should|may)\s+" + _PERSON + r"\s+(?:safely\s+|still\s+)?(?:take|have|use|mix|combine|drink)\s+"
+     r"(?:my|his|her|our)\s+\w+(?:\s+\w+)?\s+(?:with|and|alongside|after|on top of)\b|"
+     r"\b(?:can|could|should|may)\s+" + _PERSON + r"\s+(?:have|drink)\b.{0,30}\b(?:on|with|while (?:on|taking))\s+"
+     r"(?:my|his|her|our)\s+\w+"),
 ))
 
 
@@ -83,7 +91,7 @@ _MEDICINE_REQUEST = re.compile(
     r"\b(?:take|taking|give|giving|use|using|continue|continuing|carry on|stay on|keep (?:taking|on))\b"
     r"(?!\s+(?:him|her|them|my \w+|our \w+|the \w+)\s+(?:to|for a|out)\b)|"
     r"\b(?:medicine|medication|meds|drugs?|pills?|tablets?|syrup|antibiotics?|painkillers?|dose|dosage|dosing)\b|"
-    r"\bhow (?:much|many)\b.{0,40}\b(?:should|can|could|do|to)\b|"
+    r"\bhow (?:much|many)\b|\b(?:safest|first[- ]line|preferred|drugs? of choice)\b|"
     r"\b(?:is|are)\s+\w+\s+(?:ok|okay|safe|alright|fine|allowed)\b|"
     r"^\s*(?:and|what about|how about)\s+(?:for|with|in|to)\b", re.IGNORECASE)
 
