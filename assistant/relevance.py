@@ -14,6 +14,8 @@ A good clinician names the established, widely used ones first. Each candidate o
     atc2, atc3, atc4     the share of the seed's other candidate drugs in the same ATC group (level 2, 3, 4):
                          the mainstream classes for a disease hold many drugs (ACE inhibitors and sartans for
                          hypertension, inhaled agents for asthma, triptans for migraine)
+    class_share          the same by the KG's specific pharmacologic classes (``SPECIFIC_CLASS``): DrugBank's
+                         slim table has no ATC code for lisinopril or hydrochlorothiazide
     approved, withdrawn  DrugBank's groups
     treats, pall, ind, pheno, target   which relation, and DrugBank's "target" role of a drug-gene fact
 
@@ -65,7 +67,11 @@ MODEL_PATH = Path(__file__).resolve().parent / "resources" / "relevance_model.js
 REFIT_COMMAND = "medkg relevance fit"
 
 FEATURES = ("kind", "tier", "freq", "hasfreq", "logfreq", "degree", "docs", "tog", "pmi", "breadth", "sources",
-            "target", "treats", "pall", "ind", "pheno", "atc2", "atc3", "atc4", "approved", "withdrawn")
+            "target", "treats", "pall", "ind", "pheno", "atc2", "atc3", "atc4", "class_share", "approved",
+            "withdrawn")
+#: a pharmacologic class with at most this many drugs in the KG is specific ("ACE inhibitors", not "Enzyme
+#: Inhibitors"): sharing one says two drugs work the same way
+SPECIFIC_CLASS = 30
 
 #: relation -> the kind of question whose model scores it
 GROUP = {Relation.TREATS: "treatment", Relation.PALLIATES: "treatment", Relation.INDICATED_FOR: "treatment",
@@ -155,7 +161,7 @@ class Relevance:
     instead. ``trace``, when a list, records each ``rank`` call's arguments (``medkg relevance fit`` reads them)."""
 
     def __init__(self, kg: KnowledgeGraph, literature=None, weights: Weights | None = None,
-                 model: RelevanceModel | None = None, pool: int = 150) -> None:
+                 model: RelevanceModel | None = None, pool: int = 1000) -> None:
         self.kg, self.literature, self.pool = kg, literature, pool
         self._scorer: Weights | RelevanceModel | None = weights or model
         self.trace: list | None = None
@@ -235,8 +241,23 @@ class Relevance:
             "approved": float("approved" in groups), "withdrawn": float(bool({"withdrawn", "illicit"} & set(groups))),
         }
 
+    @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one per drug of an open KG
+    def specific_classes(self, drug: str) -> frozenset[str]:
+        """The drug's pharmacologic classes of at most ``SPECIFIC_CLASS`` drugs."""
+        return frozenset(c for _, c, _, _ in ranked_edges(self.kg, drug, Relation.IN_CLASS, 100)
+                         if self.class_size(c) <= SPECIFIC_CLASS)
+
+    @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one per class of an open KG
+    def class_size(self, drug_class: str) -> int:
+        return len(ranked_edges(self.kg, drug_class, Relation.IN_CLASS, SPECIFIC_CLASS + 1))
+
     def _atc_shares(self, pool: list[tuple[Relation, Ranked, dict[str, float]]]) -> None:
         drugs = {candidate[1] for relation, candidate, _ in pool if GROUP.get(relation) == "treatment"}
+        classes = {d: self.specific_classes(d) for d in drugs}
+        for _, candidate, features in pool:
+            mine = classes.get(candidate[1], frozenset())
+            sharing = sum(1 for d in drugs if d != candidate[1] and mine & classes[d])
+            features["class_share"] = sharing / max(1, len(drugs) - 1)
         for level, width in (("atc2", 3), ("atc3", 4), ("atc4", 5)):
             codes = {d: {c[:width] for c in self._atc.get(d, ())} for d in drugs}
             for _, candidate, features in pool:
