@@ -312,7 +312,9 @@ class Assistant:
         triager.assess("warm up")
         if isinstance(generator, str):
             generator = make_generator(generator, **generator_options)
-        return cls(kg, linker, literature, generator, triager)
+        assistant = cls(kg, linker, literature, generator, triager)
+        assistant.relevance.warm()
+        return assistant
 
     # --- the pipeline ---------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from assistant.usefulness_eval import USEFULNESS_DIR, split
 
 BLIND_DIR = USEFULNESS_DIR.parent / "answers_blind"
 #: blind batches whose first-sight scores are recorded (``eval/answers_blind/first_sight.md``): only these train
-SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 11))
+SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 12))
 POOR_WEIGHT = 5.0
 KINDS = tuple(dict.fromkeys([*GROUP.values(), OTHER_GROUP]))
 

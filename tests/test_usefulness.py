@@ -47,6 +47,8 @@ from kg.vocab import Relation
     ("can i have a glass of wine on my antibiotics", "safe_for_me"),
     ("how much amoxicillin for a 2 yr old with an ear infection", "child_pregnancy"),
     ("Safest antihypertensive for a pregnant pt at 28w?", "child_pregnancy"),
+    ("stop my warfarin before dental work?", "stop_switch"),
+    ("i want to stop my statin, the aches are awful", "stop_switch"),
 ])
 def test_personal_requests_are_recognised_by_kind(question, kind):
     assert personal_request(question) == kind
@@ -60,6 +62,7 @@ def test_personal_requests_are_recognised_by_kind(question, kind):
     "can i stop smoking with patches",  # stopping a habit, not a medicine
     "i'm on metformin, what are its side effects?",
     "can you take ibuprofen with paracetamol", "does alcohol interact with metronidazole?",
+    "will zyloprim stop my gout attacks coming back?",  # the drug stops the attacks: a treatment question
 ])
 def test_general_questions_are_not_personal_requests(question):
     assert personal_request(question) is None

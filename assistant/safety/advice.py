@@ -56,7 +56,10 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"(?:stop|quit|skip|miss|come off|get off|go off|switch|change|swap|wean|taper|halve|pause|"
                  r"hold|restart|start taking|start on)\b"
      r"(?!\s+(?:smoking|drinking|vaping|snoring|worrying|cigarettes|alcohol|caffeine|eating))|"
-     r"\b(?:stop|quit|skip|come off|switch|swap|change)\s+(?:taking\s+)?(?:my|his|her|our)\s+\w+|"
+     # the person stops it ("stop my warfarin?", "i want to stop my statin"), not a drug that stops a condition
+     # ("will zyloprim stop my gout attacks")
+     r"(?:^\s*|\b(?:i|i'll|i will|i might|to|and|or|then|just)\s+)(?:stop|quit|skip|come off|switch|swap|change)\s+"
+     r"(?:taking\s+)?(?:my|his|her|our)\s+\w+|"
      r"\b(?:better off|be better) on\b.{0,40}\binstead of\b|\binstead of (?:my|his|her|our)\b"),
     ("safe_for_me",
      r"\b(?:is it|is that|would it be|will it be|it's|its)\s+(?:safe|ok|okay|alright|all right|fine|bad|dangerous)"
