@@ -48,6 +48,8 @@ from kg.vocab import Relation
     ("how much amoxicillin for a 2 yr old with an ear infection", "child_pregnancy"),
     ("Safest antihypertensive for a pregnant pt at 28w?", "child_pregnancy"),
     ("stop my warfarin before dental work?", "stop_switch"),
+    ("i missed 2 doses of my metformin, should i double up tonight", "dosing"),
+    ("my doctor put me on 50mg atenolol but my bp is still high, can i just take 100", "dosing"),
     ("i want to stop my statin, the aches are awful", "stop_switch"),
 ])
 def test_personal_requests_are_recognised_by_kind(question, kind):

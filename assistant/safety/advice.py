@@ -35,9 +35,12 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"\bhow (?:often|many times)\b.{0,30}\b(?:should|can|do) " + _PERSON + r"\b.{0,20}\b(?:take|give|use)\b|"
      r"\b(?:double|increase|up|raise|lower|reduce|halve|split|cut(?: down)?) (?:my|the|his|her|our) (?:\w+ )?"
      r"(?:dose|dosage|pills?|tablets?|to \d|by \d)|\b(?:up|increase|raise|double|lower|halve) it (?:to|by) \d|"
-     r"\b(?:can|should|could|may) " + _PERSON + r" (?:just )?(?:double|halve|increase|up) (?:it|them|that)\b|"
+     r"\b(?:can|should|could|may) " + _PERSON + r" (?:just )?(?:double|halve|increase|up) (?:it|them|that|up)\b|"
+     # an amount of one's own choosing: "can i just take 100", "should i take 2 tonight"
+     r"\b(?:can|should|could|may) " + _PERSON + r" (?:just |simply )?(?:take|have|use|give) (?:\d+|two|three|four)\b|"
      r"\b(?:go|come|move) (?:up|down) to \d|"
-     r"\b(?:missed|forgot|skipped) (?:my|a|his|her|the|to take)\b.{0,60}\b(?:should|can|do|must)\s+" + _PERSON
+     r"\b(?:missed|forgot|skipped) (?:my|a|his|her|the|to take|\d+|two|three|a couple of|a few|some|several)\b"
+     r".{0,60}\b(?:should|can|do|must)\s+" + _PERSON
      + r"\b|\b(?:take|give) (?:two|2|double|an extra|another|extra)\b|"
      r"\b(?:cut|split|break|snap)\s+(?:it|them|that|(?:my|the|his|her|our)\s+(?:\w+\s+)?(?:pills?|tablets?|doses?))"
      r"\s+in\s+(?:half|halves|two)\b|\b(?:take|give) (?:only |just )?(?:half|a half|a quarter) (?:of )?(?:it|them|a|my|"
