@@ -28,7 +28,8 @@ from assistant.relevance import FEATURES, GROUP, MODEL_PATH, OTHER_GROUP, Releva
 from assistant.usefulness_eval import USEFULNESS_DIR, split
 
 BLIND_DIR = USEFULNESS_DIR.parent / "answers_blind"
-#: blind batches whose first-sight scores are recorded (``eval/answers_blind/first_sight.md``): only these train
+#: the blind batches the committed model was fitted on: only batches whose first-sight score is recorded
+#: (``eval/answers_blind/first_sight.md``) may train; batch 12, scored after the last fit, may join the next
 SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 12))
 POOR_WEIGHT = 5.0
 KINDS = tuple(dict.fromkeys([*GROUP.values(), OTHER_GROUP]))
