@@ -138,3 +138,12 @@ def test_describe_is_the_same_through_rdflib_and_oxigraph(kg):
     generic = {str(p): sorted(str(o) for o in kg.graph.objects(URIRef(iri), p))
                for p in set(kg.graph.predicates(URIRef(iri)))}
     assert fast == generic
+
+
+def test_an_attribute_table_holds_every_entitys_values_in_one_read(kg):
+    groups = kg.attribute_table("drug_group")
+    assert groups and all(isinstance(values, tuple) and values for values in groups.values())
+    some_drug = next(iter(groups))
+    assert set(groups[some_drug]) == {v for name, v in kg.entity(some_drug).attributes if name == "drug_group"}
+    with pytest.raises(ValueError, match="no attribute 'popularity'"):
+        kg.attribute_table("popularity")
