@@ -260,18 +260,20 @@ class Relevance:
         return len(ranked_edges(self.kg, drug_class, Relation.IN_CLASS, SPECIFIC_CLASS + 1))
 
     def _atc_shares(self, pool: list[tuple[Relation, Ranked, dict[str, float]]]) -> None:
+        """The class and ATC shares, counted among the seed's curated treatments (PharmacotherapyDB's treats and
+        palliates) where it has any: the label indications text-mined from SIDER cluster by accident (four statins'
+        labels name hypothyroidism as a cause of high cholesterol), and a cluster of noise is not a mainstream class."""
         drugs = {candidate[1] for relation, candidate, _ in pool if GROUP.get(relation) == "treatment"}
-        classes = {d: self.specific_classes(d) for d in drugs}
-        for _, candidate, features in pool:
-            mine = classes.get(candidate[1], frozenset())
-            sharing = sum(1 for d in drugs if d != candidate[1] and mine & classes[d])
-            features["class_share"] = sharing / max(1, len(drugs) - 1)
+        peers = {candidate[1] for relation, candidate, _ in pool
+                 if relation in (Relation.TREATS, Relation.PALLIATES)} or drugs
+        groups = {"class_share": {d: self.specific_classes(d) for d in drugs}}
         for level, width in (("atc2", 3), ("atc3", 4), ("atc4", 5)):
-            codes = {d: {c[:width] for c in self._atc.get(d, ())} for d in drugs}
+            groups[level] = {d: frozenset(c[:width] for c in self._atc.get(d, ())) for d in drugs}
+        for name, of in groups.items():
             for _, candidate, features in pool:
-                mine = codes.get(candidate[1], set())
-                sharing = sum(1 for d in drugs if d != candidate[1] and mine & codes[d])
-                features[level] = sharing / max(1, len(drugs) - 1)
+                mine = of.get(candidate[1], frozenset())
+                sharing = sum(1 for d in peers if d != candidate[1] and mine & of[d])
+                features[name] = sharing / max(1, len(peers - {candidate[1]}))
 
     def rank(self, seed: str, relations: Sequence[Relation], acute: bool = False,
              members: frozenset[str] = frozenset()) -> list[Scored]:
@@ -281,9 +283,14 @@ class Relevance:
         ``members``: drugs of a class the question names ("which antibiotic for cystitis"), ranked first."""
         if self.trace is not None:
             self.trace.append((seed, tuple(relations), acute, members))
+        # a finding or item named as the seed itself (OMIM's "Systemic lupus erythematosus" phenotype of SLE) says
+        # nothing about it
+        itself = {seed, *self.kg.same_concept(seed)}
+        own_name = self.kg.name(seed).casefold()
         pool = [(relation, candidate, self.features(seed, relation, candidate, acute))
                 for relation in dict.fromkeys(relations)
-                for candidate in ranked_edges(self.kg, seed, relation, self.pool)]
+                for candidate in ranked_edges(self.kg, seed, relation, self.pool)
+                if candidate[1] not in itself and self.kg.name(candidate[1]).casefold() != own_name]
         self._atc_shares(pool)
         scored = [Scored(candidate[0], seed, candidate[1], relation, round(self.scorer.score(relation, f), 6), f)
                   for relation, candidate, f in pool]

@@ -12,6 +12,7 @@ from assistant.safety.advice import personal_request
 from assistant.types import Answer, Audience, Citation
 from assistant.usefulness_eval import USEFULNESS_DIR, declined, false_refusals, named_items, split, usefulness
 from kg.errors import ArtefactMismatchError
+from kg.subgraph import ranked_edges
 from kg.types import Triple
 from kg.vocab import Relation
 
@@ -201,3 +202,30 @@ def test_drug_classes_that_say_the_same_share_a_key():
         class_key("beta-adrenergic antagonist")
     assert class_key("Serotonin Reuptake Inhibitor") == class_key("Serotonin Uptake Inhibitors")
     assert class_key("Diuretics") == class_key("diuretic") != class_key("Loop Diuretic")
+
+
+def test_class_shares_are_counted_among_the_curated_treatments(kg, monkeypatch):
+    relevance = Relevance(kg, weights=Weights())
+    atc = {"A": ("C09AA01",), "B": ("C09AA02",), "C": ("C09AA03",),
+           **{f"S{i}": (f"C10AA0{i}",) for i in range(1, 5)}}
+    relevance.__dict__["_atc"] = atc  # the cached table, as if the KG held these codes
+    monkeypatch.setattr(relevance, "specific_classes", lambda drug: frozenset())
+    pool = [(Relation.TREATS, (f"t{d}", d, 3.0, 10), {}) for d in "ABC"]
+    pool += [(Relation.INDICATED_FOR, (f"t{d}", d, 1.0, 10), {}) for d in ("S1", "S2", "S3", "S4")]
+    relevance._atc_shares(pool)
+    shares = {candidate[1]: features["atc4"] for _, candidate, features in pool}
+    assert shares["A"] == 1.0  # both other curated treatments are ACE inhibitors
+    assert shares["S1"] == 0.0  # four statins' label indications crowd each other, not the curated ones
+    only_labels = [entry for entry in pool if entry[0] is Relation.INDICATED_FOR]
+    relevance._atc_shares(only_labels)  # no curated treatment: counted among all the drugs
+    assert only_labels[0][2]["atc4"] == 1.0
+
+
+def test_a_finding_named_as_the_seed_itself_is_not_a_candidate(kg):
+    # the fixture's asthma has HPO's "Asthma" as a phenotype, hypertension HPO's "Hypertension" as a symptom
+    relevance = Relevance(kg, weights=Weights())
+    for seed, named_alike in (("DOID:2841", "HP:0002099"), ("DOID:10763", "HP:0000822")):
+        relations = (Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE)
+        assert any(other == named_alike for _, other, _, _ in ranked_edges(kg, seed, Relation.HAS_PHENOTYPE, 1000)) \
+            or any(other == named_alike for _, other, _, _ in ranked_edges(kg, seed, Relation.HAS_SYMPTOM, 1000))
+        assert named_alike not in {s.other for s in relevance.rank(seed, relations)}
