@@ -159,7 +159,8 @@ class Scored:
 class Relevance:
     """Scores the candidate facts of a seed. ``literature`` (an opened ``LiteratureIndex``, optional) gives the
     corpus counts; ``model`` the learned score (default: the committed one), ``weights`` the hand-set baseline
-    instead. ``trace``, when a list, records each ``rank`` call's arguments (``medkg relevance fit`` reads them)."""
+    instead. ``trace``, when a list, records each ``rank`` call's ``members`` and ranking (``medkg relevance fit``
+    reads them, so the candidates are not scored twice)."""
 
     def __init__(self, kg: KnowledgeGraph, literature=None, weights: Weights | None = None,
                  model: RelevanceModel | None = None, pool: int = 1000) -> None:
@@ -259,7 +260,7 @@ class Relevance:
     def class_size(self, drug_class: str) -> int:
         return len(ranked_edges(self.kg, drug_class, Relation.IN_CLASS, SPECIFIC_CLASS + 1))
 
-    def _atc_shares(self, pool: list[tuple[Relation, Ranked, dict[str, float]]]) -> None:
+    def _shares(self, pool: list[tuple[Relation, Ranked, dict[str, float]]]) -> None:
         """The class and ATC shares, counted among the seed's curated treatments (PharmacotherapyDB's treats and
         palliates) where it has any: the label indications text-mined from SIDER cluster by accident (four statins'
         labels name hypothyroidism as a cause of high cholesterol), and a cluster of noise is not a mainstream class."""
@@ -281,8 +282,6 @@ class Relevance:
         id), then their other facts in the same order. ``acute``: the question asks
         for relief of an attack ("acute migraine", "a gout flare"), so symptomatic relief ranks first;
         ``members``: drugs of a class the question names ("which antibiotic for cystitis"), ranked first."""
-        if self.trace is not None:
-            self.trace.append((seed, tuple(relations), acute, members))
         # a finding or item named as the seed itself (OMIM's "Systemic lupus erythematosus" phenotype of SLE) says
         # nothing about it
         itself = {seed, *self.kg.same_concept(seed)}
@@ -291,7 +290,7 @@ class Relevance:
                 for relation in dict.fromkeys(relations)
                 for candidate in ranked_edges(self.kg, seed, relation, self.pool)
                 if candidate[1] not in itself and self.kg.name(candidate[1]).casefold() != own_name]
-        self._atc_shares(pool)
+        self._shares(pool)
         scored = [Scored(candidate[0], seed, candidate[1], relation, round(self.scorer.score(relation, f), 6), f)
                   for relation, candidate, f in pool]
         # each item once first, at its best score, stated by its most curated fact (PharmacotherapyDB's
@@ -308,6 +307,8 @@ class Relevance:
         lead_ids = {s.triple_id for s in leads}
         rest = sorted((s for s in scored if s.triple_id not in lead_ids),
                       key=lambda s: (members and s.other not in members, -s.score, s.triple_id))
+        if self.trace is not None:
+            self.trace.append((members, leads + rest))
         return leads + rest
 
     @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one per drug of an open KG

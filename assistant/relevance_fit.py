@@ -61,8 +61,7 @@ def collect(assistant, rows: Sequence[tuple[str, QuestionRow]]) -> list[Query]:
         finally:
             relevance.trace = None
         expected = {same for e in row.expected_first for same in (e, *kg.same_concept(e))}
-        for seed, relations, acute, members in calls:
-            ranked = relevance.rank(seed, relations, acute, members)
+        for members, ranked in calls:
             if ranked:
                 queries.append(Query(row, part, tuple(ranked), tuple(s.other in expected for s in ranked),
                                      tuple(s.other in row.poor_first for s in ranked), members))

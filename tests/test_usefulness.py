@@ -212,12 +212,12 @@ def test_class_shares_are_counted_among_the_curated_treatments(kg, monkeypatch):
     monkeypatch.setattr(relevance, "specific_classes", lambda drug: frozenset())
     pool = [(Relation.TREATS, (f"t{d}", d, 3.0, 10), {}) for d in "ABC"]
     pool += [(Relation.INDICATED_FOR, (f"t{d}", d, 1.0, 10), {}) for d in ("S1", "S2", "S3", "S4")]
-    relevance._atc_shares(pool)
+    relevance._shares(pool)
     shares = {candidate[1]: features["atc4"] for _, candidate, features in pool}
     assert shares["A"] == 1.0  # both other curated treatments are ACE inhibitors
     assert shares["S1"] == 0.0  # four statins' label indications crowd each other, not the curated ones
     only_labels = [entry for entry in pool if entry[0] is Relation.INDICATED_FOR]
-    relevance._atc_shares(only_labels)  # no curated treatment: counted among all the drugs
+    relevance._shares(only_labels)  # no curated treatment: counted among all the drugs
     assert only_labels[0][2]["atc4"] == 1.0
 
 
