@@ -112,10 +112,12 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          r"(?:usually |normally |typically |often |generally )?(?:take|use|give|"
          r"try|prescribe|do)|works? (?:for|on|against)|agents?|regimens?|"
          r"what (?:stops|fixes|eases|settles|calms|clears|shifts|gets rid of)|"
-         r"best (?:thing|stuff|medicine|meds|tablets?|pills?|treatment|option)|to take (?:for|when))\b",
+         r"best (?:thing|stuff|medicine|meds|tablets?|pills?|treatment|option)|to take (?:for|when)|"
+         r"what(?:'s|s| is| are) (?!(?:the )?(?:risk|tests?|signs?|symptoms?|genes?)\b)[\w' -]{2,40} for(?=\W*$)|"
+         r"GDMT)\b",
          (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)),
-        (r"\b(?:symptoms?|signs?|present\w*|phenotypes?|feel like|what happens|look like|how (?:do|would|can|will) "
-         r"(?:i|you|we|one) (?:know|tell)|tell if|features?|clinical picture)\b",
+        (r"\b(?:symptoms?|signs?|present\w*|manifest\w*|phenotypes?|feel like|what happens|look like|"
+         r"how (?:do|would|can|will) (?:i|you|we|one) (?:know|tell)|tell if|features?|clinical picture)\b",
          (Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE)),
         (r"\b(?:class|kind of|type of|group|SSRIs?|SNRIs?|NSAIDs?|inhibitors?|blockers?|agonists?|antagonists?|"
          r"diuretics?|water pills?|antibiotics?|antibacterials?|antihistamines?|opioids?|statins?|macrolides?|"
@@ -142,6 +144,13 @@ _NOT_A_NAME = re.compile(r"(?:ive|ous|ical|ful|less|able|ible|ly|ing|ed)$")
 #: the kinds of personal request (``assistant.safety.advice``) as the decline names them
 _REQUESTS = {"dosing": "doses", "prescription": "prescriptions", "stop_switch": "stopping or switching a medicine",
              "safe_for_me": "whether a medicine is safe for you", "child_pregnancy": "children and pregnancy"}
+TREATMENT_RELATIONS = (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)
+#: "for" and at most three words before a condition's mention ("for my bad", "for an underactive"), not after a noun
+#: that makes it another question ("risk factors for", "tests for", "genes for", "symptoms for")
+_FOR_CONDITION = re.compile(r"(?<!risk )(?<!factors )(?<!tests )(?<!test )(?<!testing )(?<!screening )(?<!genes )"
+                            r"(?<!symptoms )(?<!signs )(?<!criteria )(?<!at risk )\bfor(?:\s+[\w'-]+){0,3}\s*$",
+                            re.IGNORECASE)
+_CONDITION_TYPES = frozenset({EntityType.DISEASE, EntityType.SYMPTOM, EntityType.SIDE_EFFECT})
 #: a question about relief of an attack or a flare (symptomatic relief first)
 _ACUTE = re.compile(r"\b(?:acute|abortive|attacks?|flares?|flare-ups?|flaring|rescue|once (?:it|they)(?:'ve| have)? "
                     r"(?:started|begun)|when (?:it|one) (?:starts|comes on)|relie\w*|symptomatic)\b", re.IGNORECASE)
@@ -269,7 +278,7 @@ class Prepared:
 
 
 #: the kinds of fact a question lists, as a gap note names them
-_LISTED = ((frozenset({Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR}), "treatments or uses"),
+_LISTED = ((frozenset(TREATMENT_RELATIONS), "treatments or uses"),
            (frozenset({Relation.CAUSES_SIDE_EFFECT}), "side effects"),
            (frozenset({Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE}), "symptoms or signs"),
            (frozenset({Relation.ASSOCIATED_WITH_GENE}), "associated genes"),
@@ -477,6 +486,12 @@ class Assistant:
         the same name. "Cause" with no drug in sight asks for a disease's symptoms ("does influenza cause
         muscle aches?"), not for side effects: linked again for those."""
         found = self._link_for(question, history, asked, relevant)
+        if not asked and any(_FOR_CONDITION.search(question[:m.start]) for m in found[0]
+                             if EntityType(m.entity_type) in _CONDITION_TYPES):
+            # "whats best for heartburn", "anything for osteoporosis?", "GDMT for HFrEF?": a condition after "for"
+            # asks what is used for it
+            asked = TREATMENT_RELATIONS
+            found = self._link_for(question, history, asked, relevant)
         drugs = (EntityType.COMPOUND, EntityType.PHARMACOLOGIC_CLASS)  # "do statins cause muscle pain?" stays
         if Relation.CAUSES_SIDE_EFFECT in asked and not any(
                 self.kg.entity(e).type in drugs for seed in found[1] for e in self.concept(seed)):
@@ -581,7 +596,7 @@ class Assistant:
         classes = [s for s in expand if self.kg.entity(s).type is EntityType.PHARMACOLOGIC_CLASS]
         diseases = [s for s in expand if self.kg.entity(s).type is EntityType.DISEASE]
         members: frozenset[str] = frozenset()
-        if classes and diseases and set(asked) & {Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR}:
+        if classes and diseases and set(asked) & set(TREATMENT_RELATIONS):
             members = frozenset(m for c in classes for same in self.concept(c) for m in self.relevance.members(same))
             expand = [s for s in expand if s not in classes]
         acute = bool(_ACUTE.search(question))

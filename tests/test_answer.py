@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from assistant.answer import Assistant, asked_relations
+from assistant.answer import TREATMENT_RELATIONS, Assistant, asked_relations
 from assistant.embedding import FakeEmbedder
 from assistant.generation import FakeGenerator
 from assistant.linking import Linker
@@ -347,3 +347,20 @@ def test_a_frequency_asked_for_is_given_from_the_cited_fact(parts):
 ])
 def test_asked_relations_read_misspellings_and_class_questions(question, relations):
     assert list(asked_relations(question)) == relations
+
+
+@pytest.mark.parametrize(("question", "relations"), [
+    ("what is plavix for?", [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
+    ("what are the risk factors for", []),
+    ("clinical manifestations of SLE?", [Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE]),
+])
+def test_asked_relations_read_what_a_drug_is_for_and_manifestations(question, relations):
+    assert list(asked_relations(question)) == relations
+
+
+def test_a_condition_after_for_asks_what_is_used_for_it(parts):
+    bot = assistant(parts)
+    prepared = bot.prepare("whats best for high blood pressure")  # no treatment word: the construction asks it
+    assert prepared.asked == TREATMENT_RELATIONS and "DOID:10763" in prepared.seeds  # the disease, not HPO's finding
+    assert any(t.predicate in TREATMENT_RELATIONS for t in prepared.block.triples.values())
+    assert bot.prepare("risk factors for high blood pressure").asked == ()

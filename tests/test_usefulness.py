@@ -52,6 +52,12 @@ from kg.vocab import Relation
     ("i missed 2 doses of my metformin, should i double up tonight", "dosing"),
     ("my doctor put me on 50mg atenolol but my bp is still high, can i just take 100", "dosing"),
     ("i want to stop my statin, the aches are awful", "stop_switch"),
+    # a child named without an apostrophe or in general, and remedies other than tablets
+    ("what can i get for my kids eczema", "child_pregnancy"),
+    ("what medicine for my sons ear infection", "child_pregnancy"),
+    ("what do they give kids for adhd", "child_pregnancy"),
+    ("what can i give my toddler for a cough", "child_pregnancy"),
+    ("my 10 year old has asthma, which inhaler is best", "child_pregnancy"),
 ])
 def test_personal_requests_are_recognised_by_kind(question, kind):
     assert personal_request(question) == kind
@@ -66,6 +72,8 @@ def test_personal_requests_are_recognised_by_kind(question, kind):
     "i'm on metformin, what are its side effects?",
     "can you take ibuprofen with paracetamol", "does alcohol interact with metronidazole?",
     "will zyloprim stop my gout attacks coming back?",  # the drug stops the attacks: a treatment question
+    "my husband has copd, what inhalers are there for it? he smoked for 40 yrs",  # a duration, not a child's age
+    "does my baby have colic", "is nausea a sign of pregnancy", "my son has a rash on his arm, what is it",
 ])
 def test_general_questions_are_not_personal_requests(question):
     assert personal_request(question) is None

@@ -88,15 +88,20 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
 _CHILD_OR_PREGNANCY = re.compile(
     r"\b(?:pregnan\w*|expecting a baby|trying to conceive|breast ?feed\w*|breastfeed\w*|while nursing)\b|"
     r"\b(?:my|our|a|her|his)\s+(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)[- ]?"
-    r"(?:year|yr|month|week|day)s?[- ]?old\b|\b\d{1,2}\s?(?:yo|y/o|yrs?|mo|months?)\b(?! ago)|"
-    r"\b(?:my|our)\s+(?:baby|toddler|infant|newborn|kid|kids|child|children|son|daughter|little one)\b|"
+    r"(?:year|yr|month|week|day)s?[- ]?old\b|(?<!for )\b(?:1[0-7]|\d)\s?(?:yo|y/o|yrs?)\b(?! ago)|"
+    r"(?<!for )\b\d{1,2}\s?(?:mo|months?)\b(?! ago)|"
+    r"\b(?:my|our)\s+(?:baby|toddler|infant|newborn|kid|kids|child|children|son|daughter|little one)(?:'?s)?\b|"
+    r"\b(?:for|in|to|give|giving)\s+(?:kids|children|babies|toddlers|infants|newborns)\b|"
     r"\b(?:a|an|the|per)\s+(?:\d+\s?kg\s+|\d+[- ]?(?:year|yr|month)[- ]?old\s+)?(?:child|toddler|infant|baby|newborn|"
     r"neonate)\b|\b(?:paediatric|pediatric)\b", re.IGNORECASE)
 _MEDICINE_REQUEST = re.compile(
     r"\b(?:can|could|should|may|is it|is|are|safe|ok|okay|allowed|what|which)\b.{0,40}"
-    r"\b(?:take|taking|give|giving|use|using|continue|continuing|carry on|stay on|keep (?:taking|on))\b"
+    r"\b(?:take|taking|give|giving|get|buy|use|using|continue|continuing|carry on|stay on|keep (?:taking|on))\b"
     r"(?!\s+(?:him|her|them|my \w+|our \w+|the \w+)\s+(?:to|for a|out)\b)|"
-    r"\b(?:medicine|medication|meds|drugs?|pills?|tablets?|syrup|antibiotics?|painkillers?|dose|dosage|dosing)\b|"
+    r"\b(?:medicine|medication|meds|drugs?|pills?|tablets?|syrup|antibiotics?|painkillers?|dose|dosage|dosing|"
+    r"inhalers?|creams?|ointments?|lotions?|drops|sprays?)\b|"
+    r"\b(?:give|giving)\s+(?:him|her|them|my \w+|our \w+)\s+for\b|"
+    r"\b(?:helps?|treat|treats|treated|treating|treatment|best (?:for|thing)|good for|works? for)\b|"
     r"\bhow (?:much|many)\b|\b(?:safest|first[- ]line|preferred|drugs? of choice)\b|"
     r"\b(?:is|are)\s+\w+\s+(?:ok|okay|safe|alright|fine|allowed)\b|"
     r"^\s*(?:and|what about|how about)\s+(?:for|with|in|to)\b", re.IGNORECASE)
