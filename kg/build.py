@@ -21,7 +21,7 @@ import logging
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from rdflib import RDF, RDFS, SKOS, Graph, Literal, URIRef
@@ -62,7 +62,7 @@ _UNCHECKED_STORE_FILES = ("LOCK", "LOG")
 #: entity types kept only when some edge touches them (the others are whole ontologies or drug lists)
 _PRUNE_ISOLATED = (EntityType.SIDE_EFFECT, EntityType.GENE, EntityType.PHARMACOLOGIC_CLASS)
 _ATTRIBUTES = {"drug_type": MEDKG.drugType, "drug_group": MEDKG.drugGroup, "atc_code": MEDKG.atcCode,
-               "category": MEDKG.category, "class_type": MEDKG.classType}
+               "category": MEDKG.category, "class_type": MEDKG.classType, "preferred_term": MEDKG.preferredTerm}
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,11 @@ def collect(config: BuildConfig) -> tuple[list[EntityRecord], list[EdgeRecord], 
     resolve = sources.SymptomResolver(hpo_terms)
     symptom_entities, symptom_edges = sources.do_symptoms(src, resolve)
     class_entities, class_edges = sources.drugcentral(src)
-    entities = [*do_entities, *hpo_terms, *sources.hetionet_nodes(src), *sources.drugbank(src),
+    # a side effect's MedDRA preferred terms (Drowsiness -> Somnolence)
+    preferred = sources.sider_preferred_terms(src)
+    nodes = [replace(r, attributes=(*r.attributes, *(("preferred_term", term) for term in preferred[r.id])))
+             if r.id in preferred else r for r in sources.hetionet_nodes(src)]
+    entities = [*do_entities, *hpo_terms, *nodes, *sources.drugbank(src),
                 *sources.uberon(src), *class_entities, *sources.mesh_symptoms(src, resolve), *symptom_entities]
     edges = [*do_edges, *symptom_edges, *sources.do_locations(src), *sources.hetionet_edges(src), *class_edges,
              *sources.sider_indications(src, xrefs, sources.non_indications(src)),

@@ -384,6 +384,26 @@ def sider_frequencies(src: SourceDir) -> dict[tuple[str, str], tuple[float | Non
     return result
 
 
+def sider_preferred_terms(src: SourceDir) -> dict[str, tuple[str, ...]]:
+    """MedDRA's lowest-level term -> its preferred terms, as SIDER codes each label's side effect: ``UMLS:C0013144``
+    (Drowsiness) -> ``UMLS:C2830004`` (Somnolence), Dry cough -> Cough. The KG holds both levels as side effects,
+    and people write the lower ("drowsy", "ankles swell") while labels are often coded by the preferred one; the
+    ``preferred_term`` attribute lets ``KnowledgeGraph.same_concept`` join them. A preferred term maps nowhere."""
+    lowest: dict[str, set[str]] = defaultdict(set)
+    preferred: dict[str, set[str]] = defaultdict(set)
+    columns = ("stitch_flat", "stitch_stereo", "umls_label", "placebo", "description", "lower", "upper",
+               "meddra_type", "umls_meddra", "name")
+    for _, row in src.rows(SIDER_FREQUENCIES, columns, header=False):
+        level = {"LLT": lowest, "PT": preferred}.get(row["meddra_type"])
+        if level is not None:
+            level[row["umls_label"]].add(row["umls_meddra"])
+    found: dict[str, set[str]] = defaultdict(set)
+    for label, terms in lowest.items():
+        for term in terms - preferred.get(label, set()):
+            found[f"UMLS:{term}"].update(f"UMLS:{p}" for p in preferred.get(label, ()) if p != term)
+    return {term: tuple(sorted(pts)) for term, pts in found.items() if pts}
+
+
 # --- compounds: DrugBank attributes, DrugCentral classes, SIDER indications ----------------------
 
 def drugbank(src: SourceDir) -> list[EntityRecord]:

@@ -50,7 +50,8 @@ _MANIFEST_KEYS = ("schema_version", "build_id", "built_at", "config", "counts", 
 #: how RocksDB's errors start (``Status::ToString``) when the store's files, not the query, are at fault
 _STORAGE_ERRORS = ("Corruption", "IO error")
 _ATTRIBUTE_NAMES = {str(MEDKG.drugType): "drug_type", str(MEDKG.drugGroup): "drug_group",
-                    str(MEDKG.atcCode): "atc_code", str(MEDKG.category): "category", str(MEDKG.classType): "class_type"}
+                    str(MEDKG.atcCode): "atc_code", str(MEDKG.category): "category", str(MEDKG.classType): "class_type",
+                    str(MEDKG.preferredTerm): "preferred_term"}
 # predicate IRIs as the describe() maps key them
 _TYPE, _LABEL, _ALT_LABEL, _DEFINITION = str(RDF.type), str(RDFS.label), str(SKOS.altLabel), str(SKOS.definition)
 _SUBJECT, _PREDICATE, _OBJECT = str(RDF.subject), str(RDF.predicate), str(RDF.object)
@@ -201,9 +202,9 @@ class KnowledgeGraph:
         """Entities of other sources that denote the same concept, by the sources' own cross-references: one
         lists the other's id among its xrefs (HPO's Diarrhea -> SIDER's side effect ``UMLS:C0011991``, DO's
         malaria -> SIDER's ``UMLS:C0024530``), or both list the same UMLS concept (DO's exanthem and HPO's Skin
-        rash -> ``UMLS:C0015230``). The KG keeps one node per source's record, so a question's "diarrhea" links
-        to one of them and the fact it asks about may hang on another. Sorted, ``entity_id`` excluded; empty
-        for an id the KG does not hold."""
+        rash -> ``UMLS:C0015230``), or one is the other's MedDRA preferred term (Drowsiness -> Somnolence). The
+        KG keeps one node per source's record, so a question's "diarrhea" links to one of them and the fact it
+        asks about may hang on another. Sorted, ``entity_id`` excluded; empty for an id the KG does not hold."""
         try:
             uri = entity_uri(entity_id)
         except ValueError:
@@ -218,6 +219,10 @@ class KnowledgeGraph:
                 continue
         for key in {entity_id, *(x for x in xrefs if x.startswith("UMLS:"))}:  # the records pointing at it
             found.update(entity_curie(s) for s in self.graph.subjects(MEDKG.xref, Literal(key)))
+        # a side effect's MedDRA preferred terms and, for a preferred term, the lower-level terms under it (Drowsiness
+        # and Somnolence); not the other terms under the same preferred one (Ankle edema is not Edema hands)
+        found.update(str(term) for term in self.graph.objects(uri, MEDKG.preferredTerm))
+        found.update(entity_curie(s) for s in self.graph.subjects(MEDKG.preferredTerm, Literal(entity_id)))
         found.discard(entity_id)
         return tuple(sorted(found))
 

@@ -72,6 +72,7 @@ class MEDKG(DefinedNamespace):
     atcCode: URIRef
     category: URIRef
     classType: URIRef
+    preferredTerm: URIRef  # a side effect's MedDRA preferred term (its lower-level terms point at it)
     # statement (provenance) attributes
     source: URIRef
     licence: URIRef

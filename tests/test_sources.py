@@ -111,3 +111,9 @@ def test_malformed_row_names_file_and_line(tmp_path):
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(SourceFormatError, match=r"do_terms_merged.tsv.gz: source file missing"):
         sources.disease_ontology(sources.SourceDir(tmp_path))
+
+
+def test_a_lowest_level_side_effect_term_points_at_its_meddra_preferred_term(src):
+    preferred = sources.sider_preferred_terms(src)
+    assert preferred["UMLS:C0013144"] == ("UMLS:C2830004",)  # Drowsiness -> Somnolence
+    assert "UMLS:C0015672" not in preferred  # Fatigue is itself preferred (beside Asthenia): it points nowhere

@@ -74,6 +74,8 @@ def test_same_concept_follows_the_sources_cross_references(kg):
     assert kg.same_concept("UMLS:C0027497") == ("HP:0002018",)  # and back
     assert kg.same_concept("HP:0002076") == ("DOID:6364",)  # HPO's Migraine and DO's migraine share a UMLS id
     assert kg.same_concept("DOID:6364") == ("HP:0002076",)
+    assert kg.same_concept("UMLS:C0013144") == ("UMLS:C2830004",)  # Drowsiness and its preferred term Somnolence
+    assert "UMLS:C0013144" in kg.same_concept("UMLS:C2830004")  # and back
     assert kg.same_concept("DRUGBANK:DB00331") == ()  # no other record of metformin
     assert kg.same_concept("HP:9999999") == () and kg.same_concept("not an id") == ()
 
