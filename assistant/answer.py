@@ -559,7 +559,11 @@ class Assistant:
             same = [e for e in self.linker.dictionary.entries.get(name_key(name), ()) if e.entity_type in wanted]
             if same:
                 return max(same, key=lambda e: (e.kind == "name", self.kg.degree(e.entity_id))).entity_id
-        same = [e for e in self.kg.same_concept(entity_id) if self.kg.entity(e).type in wanted]
+        others = self.kg.same_concept(entity_id)
+        same = [e for e in others if self.kg.entity(e).type in wanted]
+        if not same:  # two steps: SIDER's Heartburn -> HPO's Gastroesophageal reflux (it lists "Heartburn" among its
+            # synonyms) -> DO's gastroesophageal reflux disease
+            same = [e for other in others for e in self.kg.same_concept(other) if self.kg.entity(e).type in wanted]
         if same:
             return max(same, key=lambda e: (self.kg.degree(e), e))
         for name in (entity.name, *entity.synonyms):  # "Gout flare", "Primary hypothyroidism", "Angina, stable"

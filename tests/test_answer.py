@@ -15,7 +15,7 @@ from assistant.generation import FakeGenerator
 from assistant.linking import Linker
 from assistant.literature import IndexConfig, LiteratureIndex, build_index
 from assistant.types import Answer, Audience
-from kg.vocab import Relation
+from kg.vocab import EntityType, Relation
 
 LEFT_OUT = "(I left out 1 sentence(s) that my sources do not back up.)"  # the patient note on removed sentences
 PASSAGES = Path(__file__).parent / "fixtures" / "literature" / "passages.jsonl.gz"
@@ -364,3 +364,13 @@ def test_a_condition_after_for_asks_what_is_used_for_it(parts):
     assert prepared.asked == TREATMENT_RELATIONS and "DOID:10763" in prepared.seeds  # the disease, not HPO's finding
     assert any(t.predicate in TREATMENT_RELATIONS for t in prepared.block.triples.values())
     assert bot.prepare("risk factors for high blood pressure").asked == ()
+
+
+def test_a_finding_reaches_its_disease_in_two_steps_of_the_same_concept(parts, monkeypatch):
+    # SIDER's Heartburn -> HPO's Gastroesophageal reflux -> DO's GERD, in the fixture's ids: a side effect whose own
+    # records hold no disease reaches one through its HPO record
+    bot = assistant(parts)
+    links = {"UMLS:C0027497": ("HP:0002018",), "HP:0002018": ("DOID:6364", "UMLS:C0027497")}
+    monkeypatch.setattr(bot.kg, "same_concept", lambda entity_id: links.get(entity_id, ()))
+    assert bot._same_concept("UMLS:C0027497", {EntityType.DISEASE}) == "DOID:6364"
+    assert bot._same_concept("UMLS:C0027497", {EntityType.GENE}) == "UMLS:C0027497"  # none of a wanted type: kept
