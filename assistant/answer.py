@@ -101,7 +101,9 @@ SEED_TYPES = frozenset({EntityType.DISEASE, EntityType.COMPOUND, EntityType.SYMP
 INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), relations) for pattern, relations in (
         (r"side[- ]?(?:effects?|affects?|efects?|effets?|effecs?)|adverse|reactions?|"
-         r"(?:make|makes|made|give|gives|gave) (?:me|you)|cause(?:s|d)? (?:me )?|"
+         r"(?:make|makes|made|give|gives|gave) (?:me|you)|"
+         r"(?:make|makes|made) (?:your|my|his|her|their)\b(?!(?: \w+){1,3} (?:better|stronger|go away|easier|heal))|"
+         r"mess(?:es|ed)? (?:with|up)|upset(?:s|ting)? (?:your|my|his|her|the)|cause(?:s|d)? (?:me )?|"
          r"safe|\b(?:SEs?|ADRs?|AEs)\b|how (?:often|common|likely|rare)|downsides?",
          (Relation.CAUSES_SIDE_EFFECT,)),
         (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|tablets?|meds|creams?|"
@@ -114,7 +116,7 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          r"what (?:stops|fixes|eases|settles|calms|clears|shifts|gets rid of)|"
          r"best (?:thing|stuff|medicine|meds|tablets?|pills?|treatment|option)|to take (?:for|when)|"
          r"what(?:'s|s| is| are) (?!(?:the )?(?:risk|tests?|signs?|symptoms?|genes?)\b)[\w' -]{2,40} for(?=\W*$)|"
-         r"GDMT)\b",
+         r"GDMT|(?:make|makes|get|gets) (?:\w+ ){1,3}(?:better|stronger|go away|heal))\b",
          (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)),
         (r"\b(?:symptoms?|signs?|present\w*|manifest\w*|phenotypes?|feel like|what happens|look like|"
          r"how (?:do|would|can|will) (?:i|you|we|one) (?:know|tell)|tell if|features?|clinical picture)\b",

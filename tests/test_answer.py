@@ -353,6 +353,10 @@ def test_asked_relations_read_misspellings_and_class_questions(question, relatio
     ("what is plavix for?", [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
     ("what are the risk factors for", []),
     ("clinical manifestations of SLE?", [Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE]),
+    ("can advil upset your stomach", [Relation.CAUSES_SIDE_EFFECT]),
+    ("can cipro mess up your tendons?", [Relation.CAUSES_SIDE_EFFECT]),
+    ("does lasix make your potassium go low", [Relation.CAUSES_SIDE_EFFECT]),
+    ("what makes my migraine better", [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
 ])
 def test_asked_relations_read_what_a_drug_is_for_and_manifestations(question, relations):
     assert list(asked_relations(question)) == relations
