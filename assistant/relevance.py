@@ -17,6 +17,10 @@ A good clinician names the established, widely used ones first. Each candidate o
     class_share          the same by the KG's specific pharmacologic classes (``SPECIFIC_CLASS``): DrugBank's
                          slim table has no ATC code for lisinopril or hydrochlorothiazide
     approved, withdrawn  DrugBank's groups
+    peer, lift           a side effect: the share of the drug's peers (drugs of a specific class or ATC level-4
+                         group it belongs to) whose labels list it, and that share against all labelled drugs'
+                         (log ratio): what a class is known for (cough on ACE inhibitors, weight gain and high
+                         blood sugar on glucocorticoids) over what every label lists (nausea, headache)
     treats, pall, ind, pheno, target   which relation, and DrugBank's "target" role of a drug-gene fact
 
 and the score is a linear model per kind of question (``GROUP``: treatments, side effects, findings, genes,
@@ -36,6 +40,7 @@ import dataclasses
 import functools
 import json
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +73,7 @@ REFIT_COMMAND = "medkg relevance fit"
 
 FEATURES = ("kind", "tier", "freq", "hasfreq", "logfreq", "degree", "docs", "tog", "pmi", "breadth", "sources",
             "target", "treats", "pall", "ind", "pheno", "atc2", "atc3", "atc4", "class_share", "approved",
-            "withdrawn")
+            "withdrawn", "peer", "lift")
 #: a pharmacologic class with at most this many drugs in the KG is specific ("ACE inhibitors", not "Enzyme
 #: Inhibitors"): sharing one says two drugs work the same way
 SPECIFIC_CLASS = 30
@@ -216,7 +221,7 @@ class Relevance:
 
     def warm(self) -> None:
         """Read the attribute tables now (about 0.4 s), not during the first question."""
-        _ = self._atc, self._groups
+        _ = self._atc, self._groups, self._labelled_drugs
 
     @functools.cached_property
     def _atc(self) -> dict[str, tuple[str, ...]]:
@@ -248,6 +253,7 @@ class Relevance:
             "treats": float(relation is Relation.TREATS), "pall": float(relation is Relation.PALLIATES),
             "ind": float(relation is Relation.INDICATED_FOR), "pheno": float(relation is Relation.HAS_PHENOTYPE),
             "approved": float("approved" in groups), "withdrawn": float(bool({"withdrawn", "illicit"} & set(groups))),
+            "peer": 0.0, "lift": 0.0,  # side effects: set by ``_peer_shares`` over the whole pool
         }
 
     @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one per drug of an open KG
@@ -276,6 +282,44 @@ class Relevance:
                 sharing = sum(1 for d in peers if d != candidate[1] and mine & of[d])
                 features[name] = sharing / max(1, len(peers - {candidate[1]}))
 
+    @functools.cached_property
+    def _labelled_drugs(self) -> int:
+        """How many drugs list any side effect (the base rate's denominator)."""
+        if not self.kg.has_adjacency:
+            return 1000
+        adjacency = self.kg.adjacency
+        halves = adjacency.relation == list(Relation).index(Relation.CAUSES_SIDE_EFFECT)
+        return max(1, int(np.unique(adjacency.head[adjacency.edge[halves]]).size))
+
+    @functools.lru_cache(maxsize=2_000)  # noqa: B019 - one per drug asked about
+    def peer_effects(self, drug: str) -> tuple[dict[str, int], int]:
+        """The side effects the drug's peers list (the drugs sharing a specific pharmacologic class or an ATC
+        level-4 group with it), with how many peers list any."""
+        peers = {member for c in self.specific_classes(drug) for member in self.members(c)}
+        groups = {code[:5] for code in self._atc.get(drug, ())}
+        if groups:
+            peers |= {d for d, codes in self._atc.items() if groups & {code[:5] for code in codes}}
+        peers.discard(drug)
+        counts: Counter[str] = Counter()
+        listing = 0
+        for peer in sorted(peers):
+            effects = [other for _, other, _, _ in ranked_edges(self.kg, peer, Relation.CAUSES_SIDE_EFFECT, 2000)]
+            listing += bool(effects)
+            counts.update(effects)
+        return dict(counts), listing
+
+    def _peer_shares(self, seed: str, pool: list[tuple[Relation, Ranked, dict[str, float]]]) -> None:
+        effects = [(candidate, f) for relation, candidate, f in pool if relation is Relation.CAUSES_SIDE_EFFECT]
+        if not effects:
+            return
+        counts, listing = self.peer_effects(seed)
+        if not listing:
+            return
+        for (_, other, _, degree), features in effects:
+            share, base = counts.get(other, 0) / listing, min(1.0, degree / self._labelled_drugs)
+            features["peer"] = share
+            features["lift"] = max(-1.0, min(1.0, math.log((share + 0.02) / (base + 0.02)) / 3))
+
     def rank(self, seed: str, relations: Sequence[Relation], acute: bool = False,
              members: frozenset[str] = frozenset()) -> list[Scored]:
         """The seed's facts of ``relations``: each item (the other end) once, most relevant first (ties: triple
@@ -291,6 +335,7 @@ class Relevance:
                 for candidate in ranked_edges(self.kg, seed, relation, self.pool)
                 if candidate[1] not in itself and self.kg.name(candidate[1]).casefold() != own_name]
         self._shares(pool)
+        self._peer_shares(seed, pool)
         scored = [Scored(candidate[0], seed, candidate[1], relation, round(self.scorer.score(relation, f), 6), f)
                   for relation, candidate, f in pool]
         # each item once first, at its best score, stated by its most curated fact (PharmacotherapyDB's

@@ -29,8 +29,8 @@ from assistant.usefulness_eval import USEFULNESS_DIR, split
 
 BLIND_DIR = USEFULNESS_DIR.parent / "answers_blind"
 #: the blind batches the committed model was fitted on: only batches whose first-sight score is recorded
-#: (``eval/answers_blind/first_sight.md``) may train; batch 12, scored after the last fit, may join the next
-SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 12))
+#: (``eval/answers_blind/first_sight.md``) may train
+SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 13))
 POOR_WEIGHT = 5.0
 KINDS = tuple(dict.fromkeys([*GROUP.values(), OTHER_GROUP]))
 

@@ -237,3 +237,21 @@ def test_a_finding_named_as_the_seed_itself_is_not_a_candidate(kg):
         assert any(other == named_alike for _, other, _, _ in ranked_edges(kg, seed, Relation.HAS_PHENOTYPE, 1000)) \
             or any(other == named_alike for _, other, _, _ in ranked_edges(kg, seed, Relation.HAS_SYMPTOM, 1000))
         assert named_alike not in {s.other for s in relevance.rank(seed, relations)}
+
+
+def test_a_side_effect_the_drugs_peers_list_outranks_one_every_label_lists(kg, monkeypatch):
+    relevance = Relevance(kg, weights=Weights())
+    relevance.__dict__["_atc"] = {"D": ("C09AA01",), "P1": ("C09AA02",), "P2": ("C09AA03",), "X": ("N02BE01",)}
+    monkeypatch.setattr(relevance, "specific_classes", lambda drug: frozenset())
+    relevance.__dict__["_labelled_drugs"] = 100
+    listed = {"P1": ["cough", "nausea"], "P2": ["cough"], "X": ["nausea"]}
+    monkeypatch.setattr("assistant.relevance.ranked_edges",
+                        lambda kg, drug, relation, limit: [(f"t{e}", e, 2.0, 1) for e in listed.get(drug, ())])
+    assert relevance.peer_effects("D") == ({"cough": 2, "nausea": 1}, 2)  # its ATC level-4 peers, not X
+    # cough: both peers, on 5 of 100 labels; nausea: one peer, on 90 of 100 labels
+    pool = [(Relation.CAUSES_SIDE_EFFECT, ("t1", "cough", 2.0, 5), {}),
+            (Relation.CAUSES_SIDE_EFFECT, ("t2", "nausea", 2.0, 90), {})]
+    relevance._peer_shares("D", pool)
+    (_, _, cough), (_, _, nausea) = pool
+    assert cough["peer"] == 1.0 and nausea["peer"] == 0.5
+    assert cough["lift"] > 0 > nausea["lift"]
