@@ -132,6 +132,11 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
         (r"\b(?:where|located|organ|body part)\b", (Relation.LOCATED_IN,)),
         (r"\b(?:similar|resembl\w*|alternatives?)\b", (Relation.RESEMBLES,)),
     ))
+#: a follow-up that asks the previous question of something else ("and escitalopram?", "what about for kids?")
+_ELLIPSIS = re.compile(r"^\s*(?:and|what about|how about|same (?:for|with)|also)\b", re.IGNORECASE)
+#: a follow-up naming a drug as one more of the previous answer's list ("is keppra one?", "does tiotropium count?",
+#: "does topamax help as well?")
+_LIST_MEMBER = re.compile(r"\b(?:one|ones|count|counts|as well|too|also|either|instead|another)\b", re.IGNORECASE)
 _ANAPHOR = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those|the (?:drug|medicine|disease|"
                       r"condition|illness)|what about|how about|and for)\b", re.IGNORECASE)
 
@@ -376,7 +381,10 @@ class Assistant:
         if check.language:  # not English: say so, and when to call the emergency number
             return fixed("non_english", check.message, triage=check, flags=(*flags, "non_english"))
 
-        mentions, seeds, carried, asked = self._link(question, history, asked_relations(question), check.in_scope)
+        asked = asked_relations(question)
+        if not asked and history and _ELLIPSIS.search(question):  # "and escitalopram?" after "what class is it?"
+            asked = tuple(Relation(r) for r in history[-1].asked)
+        mentions, seeds, carried, asked = self._link(question, history, asked, check.in_scope)
         t = lap("link", t)
         check = self.triager.with_findings(check, question, mentions, audience)
         if check.urgent:
@@ -441,7 +449,7 @@ class Assistant:
             timings["total"] = round(time.perf_counter() - prepared.started, 4)
             return Answer(question=prepared.question, audience=prepared.audience, text=text, timings=timings,
                           flags=(*prepared.flags, *more_flags), entities=prepared.mentions, seeds=prepared.seeds,
-                          triage=prepared.triage, **fields)
+                          asked=tuple(r.value for r in prepared.asked or ()), triage=prepared.triage, **fields)
 
         if prepared.situation:
             if prepared.situation != "empty":  # an empty question gets its prompt as the Answer only
@@ -510,7 +518,7 @@ class Assistant:
         earlier = [e for answer in history[-2:] for e in (*answer.seeds, *(m.entity_id for m in answer.entities))]
         wanted = {t for relation in asked for t in SIGNATURES[relation]}
         mentions = self.linker.link(question, wanted or None, context_ids=earlier).mentions
-        seeds = [self._same_concept(m.entity_id, wanted) for m in mentions
+        seeds = [self._same_concept(m.entity_id, wanted, m.text) for m in mentions
                  if m.score >= self.config.min_link_score and EntityType(m.entity_type) in SEED_TYPES]
         seeds = list(dict.fromkeys(seeds))[:self.config.max_seeds]
         carried: list[str] = []
@@ -518,12 +526,20 @@ class Assistant:
         # about it for the previous turn's drug or disease
         findings_only = bool(seeds) and all(self.kg.entity(s).type in (EntityType.SIDE_EFFECT, EntityType.SYMPTOM)
                                             for s in seeds)
-        if history and (_ANAPHOR.search(question) or (not seeds and (relevant or bool(asked))) or findings_only):
+        # "is keppra one?" after "what do they prescribe for epilepsy": a drug named as one more of the list asks about
+        # it for the previous turn's disease
+        member = bool(seeds) and bool(_LIST_MEMBER.search(question)) and all(
+            self.kg.entity(s).type in (EntityType.COMPOUND, EntityType.PHARMACOLOGIC_CLASS) for s in seeds)
+        pointing = bool(_ANAPHOR.search(question))
+        if history and (pointing or (not seeds and (relevant or bool(asked))) or findings_only or member):
             last = history[-1]  # its seeds hold what it carried itself ("what is it used for?" -> omeprazole)
-            wanted_types = ((EntityType.DISEASE, EntityType.COMPOUND) if findings_only and not _ANAPHOR.search(question)
-                            else SEED_TYPES)
-            previous = [e for e in (last.seeds or tuple(m.entity_id for m in last.entities))
-                        if self.kg.entity(e).type in wanted_types]
+            wanted_types = ((EntityType.DISEASE, EntityType.COMPOUND) if findings_only and not pointing
+                            else (EntityType.DISEASE,) if member and not pointing else SEED_TYPES)
+            # a carried finding becomes the record the question asks about ("what medicines do they use for it"
+            # after "signs of heart failure": HPO's finding -> DO's disease)
+            previous = last.seeds or tuple(m.entity_id for m in last.entities)
+            previous = [self._same_concept(e, wanted) for e in previous]
+            previous = [e for e in previous if self.kg.entity(e).type in wanted_types]
             carried = [e for e in dict.fromkeys(previous) if e not in seeds][:self.config.max_seeds - len(seeds)]
             seeds += carried
         return mentions, seeds, carried
@@ -548,16 +564,17 @@ class Assistant:
             return match.group()
         return None
 
-    def _same_concept(self, entity_id: str, wanted: set[EntityType]) -> str:
+    def _same_concept(self, entity_id: str, wanted: set[EntityType], written: str = "") -> str:
         """The entity of a wanted type for the same concept (``KnowledgeGraph.same_concept``) or with the same
         name, if the linked one has a type the question does not ask about: "what treats high blood pressure"
         links HPO's Hypertension (a finding), but treatments are edges of the disease hypertension."""
         entity = self.kg.entity(entity_id)
         if not wanted or entity.type in wanted:
             return entity_id
-        # a record of the same name first ("diarrhea" -> SIDER's Diarrhoea), then the sources' cross-references
-        # (DO cross-references diarrhea to dysentery)
-        for name in (entity.name, *entity.synonyms):
+        # a record named as the question wrote it first ("mood swings": HPO's Emotional lability, whose synonym it is,
+        # -> SIDER's Mood swings), then of the same name ("diarrhea" -> SIDER's Diarrhoea), then the sources'
+        # cross-references (DO cross-references diarrhea to dysentery)
+        for name in (*([written] if written else []), entity.name, *entity.synonyms):
             same = [e for e in self.linker.dictionary.entries.get(name_key(name), ()) if e.entity_type in wanted]
             if same:
                 return max(same, key=lambda e: (e.kind == "name", self.kg.degree(e.entity_id))).entity_id

@@ -105,6 +105,7 @@ class Answer:
     evidence: tuple[Citation, ...] = ()  # everything the prompt's evidence block held (cited or not)
     entities: tuple[EntityMention, ...] = ()
     seeds: tuple[str, ...] = ()  # the ids the evidence was retrieved for: linked, or carried from an earlier turn
+    asked: tuple[str, ...] = ()  # the relations the question asked (``kg.vocab.Relation`` values), or inherited
     triage: Triage | None = None
     abstained: bool = False  # the sources did not cover the question
     flags: tuple[str, ...] = ()  # e.g. "unsupported sentence removed: <sentence>", "uncited", "removed marker: T99"
