@@ -110,7 +110,7 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          r"inhalers?|jabs?|injections?|antivirals?|antibiotics?|abx|antifungals?|manage\w*|used (?:for|to)|"
          r"first[- ]line|second[- ]line|pharmacotherapy|indicat\w*|prescri\w*|good for|take for|(?:start|started|put)"
          r" (?:on|with)|options?|remed\w*|reliev\w*|relief|get rid of|go[- ]to|mainstay|drug of choice|tx|rx|mx|mgmt|"
-         r"what (?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) "
+         r"what (?:else )?(?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) "
          r"(?:usually |normally |typically |often |generally )?(?:take|use|give|"
          r"try|prescribe|do)|works? (?:for|on|against)|agents?|regimens?|"
          r"what (?:stops|fixes|eases|settles|calms|clears|shifts|gets rid of)|"
@@ -137,6 +137,14 @@ _ELLIPSIS = re.compile(r"^\s*(?:and|what about|how about|same (?:for|with)|also)
 #: a follow-up naming a drug as one more of the previous answer's list ("is keppra one?", "does tiotropium count?",
 #: "does topamax help as well?")
 _LIST_MEMBER = re.compile(r"\b(?:one|ones|count|counts|as well|too|also|either|instead|another)\b", re.IGNORECASE)
+#: a medicine named as not working ("tylenol doesnt touch it", "my ventolin isnt really enough", "tried painkillers"):
+#: the question asks what else helps
+_FAILED_AFTER = re.compile(r"^\W*(?:[\w']+\W+){0,3}?(?:do(?:es)?n'?t|did(?:n'?t| not)|do(?:es)? not|is(?:n'?t| not)|"
+                           r"are(?:n'?t| not)|won'?t|never|no longer|not)\W+(?:[\w']+\W+){0,2}?(?:help\w*|work\w*|"
+                           r"touch\w*|do\w* (?:anything|much|a thing)|enough|effective|shift\w*|cutting it)\b",
+                           re.IGNORECASE)
+_FAILED_BEFORE = re.compile(r"\b(?:tried|already (?:on|taking|take|tried)|besides|other than|apart from|instead of|"
+                            r"except)\s+(?:[\w']+\s+){0,2}$", re.IGNORECASE)
 _ANAPHOR = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those|the (?:drug|medicine|disease|"
                       r"condition|illness)|what about|how about|and for)\b", re.IGNORECASE)
 
@@ -219,11 +227,27 @@ _CLASS_QUESTION = re.compile(r"\b(?:drug|medicine|medication) (?:class|group|fam
                              r" of (?:drug|medicine|medication|pill|tablet)\b", re.IGNORECASE)
 
 
+_MEDICINE_NOUN = re.compile(r"(?:medicin\w*|medication\w*|drugs?|pills?|tablets?|meds|creams?|inhalers?|jabs?|"
+                            r"injections?)", re.IGNORECASE)
+#: a question that asks what a drug is: "is X a benzo?", "what class/kind of drug"
+_CLASS_ASKED = re.compile(r"\b(?:class|kind of|type of|group)\b|^\W*(?:is|are|isn'?t|aren'?t)\s+[\w' -]{2,40}?\s+"
+                          r"(?:a|an|one of the|one of)\s", re.IGNORECASE)
+
+
 def asked_relations(question: str) -> tuple[Relation, ...]:
-    """The relations the question asks about, in ``INTENTS`` order."""
+    """The relations the question asks about, in ``INTENTS`` order. A class word beside another intent only
+    describes a drug ("side effects of the water pill hydrochlorothiazide", "do blood thinners like eliquis make you
+    bruise") unless the question asks what the drug is ("is lasix a water pill?")."""
     if _CLASS_QUESTION.search(question):
         return (Relation.IN_CLASS,)
-    return tuple(dict.fromkeys(r for pattern, relations in INTENTS if pattern.search(question) for r in relations))
+    asked = tuple(dict.fromkeys(r for pattern, relations in INTENTS if pattern.search(question) for r in relations))
+    if Relation.IN_CLASS in asked and len(asked) > 1 and not _CLASS_ASKED.search(question):
+        asked = tuple(r for r in asked if r is not Relation.IN_CLASS)
+    treatment = INTENTS[1][0]  # "what are the side effects of the water pill ...": a medicine noun beside another
+    if Relation.TREATS in asked and len(asked) > 3 and all(  # intent only names the drug
+            _MEDICINE_NOUN.fullmatch(m.group()) for m in treatment.finditer(question)):
+        asked = tuple(r for r in asked if r not in TREATMENT_RELATIONS)
+    return asked
 
 
 def _content_words(text: str) -> set[str]:
@@ -520,7 +544,7 @@ class Assistant:
         mentions = self.linker.link(question, wanted or None, context_ids=earlier).mentions
         seeds = [self._same_concept(m.entity_id, wanted, m.text) for m in mentions
                  if m.score >= self.config.min_link_score and EntityType(m.entity_type) in SEED_TYPES]
-        seeds = list(dict.fromkeys(seeds))[:self.config.max_seeds]
+        seeds = self._topics(question, mentions, list(dict.fromkeys(seeds)), asked)[:self.config.max_seeds]
         carried: list[str] = []
         # "how common is the diarrhoea?" after "side effects of metformin": a follow-up naming only a finding asks
         # about it for the previous turn's drug or disease
@@ -543,6 +567,24 @@ class Assistant:
             carried = [e for e in dict.fromkeys(previous) if e not in seeds][:self.config.max_seeds - len(seeds)]
             seeds += carried
         return mentions, seeds, carried
+
+    def _topics(self, question: str, mentions: Sequence[EntityMention], seeds: list[str],
+                asked: tuple[Relation, ...]) -> list[str]:
+        """The seeds the question is about: not a medicine named as not working when it asks what helps ("what can i
+        take for migraines? tylenol doesnt touch it"), nor a drug class named beside one of its own drugs to
+        describe it ("the water pill hydrochlorothiazide", "blood thinners like eliquis") unless the class is
+        asked about. Never all of them."""
+        drugs = (EntityType.COMPOUND, EntityType.PHARMACOLOGIC_CLASS)
+        types = {s: self.kg.entity(s).type for s in seeds}
+        dropped: set[str] = set()
+        if set(asked) & set(TREATMENT_RELATIONS) and any(t not in drugs for t in types.values()):
+            dropped |= {m.entity_id for m in mentions if EntityType(m.entity_type) in drugs and (
+                _FAILED_AFTER.match(question[m.end:]) or _FAILED_BEFORE.search(question[:m.start]))}
+        compounds = [s for s in seeds if types[s] is EntityType.COMPOUND]
+        if Relation.IN_CLASS not in asked and not _CLASS_ASKED.search(question) and compounds:
+            dropped |= {s for s in seeds if types[s] is EntityType.PHARMACOLOGIC_CLASS and any(
+                c in self.relevance.members(same) for same in self.concept(s) for c in compounds)}
+        return [s for s in seeds if s not in dropped] or seeds
 
     def _unknown_term(self, question: str, mentions: Sequence[EntityMention]) -> str | None:
         """A long word the question leans on that nothing here knows ("zorblatine"): not English (a spelling

@@ -375,9 +375,26 @@ def test_asked_relations_read_misspellings_and_class_questions(question, relatio
     ("can cipro mess up your tendons?", [Relation.CAUSES_SIDE_EFFECT]),
     ("does lasix make your potassium go low", [Relation.CAUSES_SIDE_EFFECT]),
     ("what makes my migraine better", [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
+    # a class word or a medicine noun beside another intent only names the drug
+    ("what are the side effects of the water pill hydrochlorothiazide", [Relation.CAUSES_SIDE_EFFECT]),
+    ("do blood thinners like eliquis make you bruise easily", [Relation.CAUSES_SIDE_EFFECT]),
+    ("is lasix a water pill", [Relation.IN_CLASS]),
+    ("what pills help a migraine", [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
 ])
+
+
 def test_asked_relations_read_what_a_drug_is_for_and_manifestations(question, relations):
     assert list(asked_relations(question)) == relations
+
+
+def test_a_medicine_named_as_not_working_or_as_a_description_is_not_a_topic(parts):
+    bot = assistant(parts)
+    failed = bot.prepare("what can i take for a migraine? sumatriptan doesnt even touch it")
+    assert failed.seeds == ("DOID:6364",)  # what else helps: not the drug that failed
+    assert "DRUGBANK:DB00669" in bot.prepare("does sumatriptan help a migraine?").seeds
+    described = bot.prepare("what are the side effects of sulfonylureas like glipizide")
+    assert described.seeds == ("DRUGBANK:DB01067",)  # the class only describes its drug
+    assert any(s.startswith("NDFRT:") for s in bot.prepare("is glipizide a sulfonylurea?").seeds)  # asked: kept
 
 
 def test_a_condition_after_for_asks_what_is_used_for_it(parts):
