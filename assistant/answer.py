@@ -108,7 +108,8 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          (Relation.CAUSES_SIDE_EFFECT,)),
         (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|tablets?|meds|creams?|"
          r"inhalers?|jabs?|injections?|antivirals?|antibiotics?|abx|antifungals?|manage\w*|used (?:for|to)|"
-         r"first[- ]line|second[- ]line|pharmacotherapy|indicat\w*|prescri\w*|good for|take for|(?:start|started|put)"
+         r"first[- ]line|second[- ]line|pharmacotherapy|indicat\w*|licen[cs]ed|approved for|prescri\w*|good for|"
+         r"take for|(?:start|started|put)"
          r" (?:on|with)|options?|remed\w*|reliev\w*|relief|get rid of|go[- ]to|mainstay|drug of choice|tx|rx|mx|mgmt|"
          r"what (?:else )?(?:do|does|should|can|could|would|to) (?:i|you|we|he|she|they|people|doctors?|one) "
          r"(?:usually |normally |typically |often |generally )?(?:take|use|give|"

@@ -380,6 +380,7 @@ def test_asked_relations_read_misspellings_and_class_questions(question, relatio
     ("do blood thinners like eliquis make you bruise easily", [Relation.CAUSES_SIDE_EFFECT]),
     ("is lasix a water pill", [Relation.IN_CLASS]),
     ("what pills help a migraine", [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
+    ("which SSRIs are licensed for MDD?", [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
 ])
 
 
