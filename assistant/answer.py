@@ -97,6 +97,8 @@ MAX_CHARS_PER_TOKEN = 16
 SEED_TYPES = frozenset({EntityType.DISEASE, EntityType.COMPOUND, EntityType.SYMPTOM, EntityType.SIDE_EFFECT,
                         EntityType.PHARMACOLOGIC_CLASS, EntityType.GENE})
 
+TREATMENT_RELATIONS = (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)
+
 #: what the question asks about -> the relations ranked first
 INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), relations) for pattern, relations in (
@@ -118,7 +120,7 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          r"best (?:thing|stuff|medicine|meds|tablets?|pills?|treatment|option)|to take (?:for|when)|"
          r"what(?:'s|s| is| are) (?!(?:the )?(?:risk|tests?|signs?|symptoms?|genes?)\b)[\w' -]{2,40} for(?=\W*$)|"
          r"GDMT|(?:make|makes|get|gets) (?:\w+ ){1,3}(?:better|stronger|go away|heal))\b",
-         (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)),
+         TREATMENT_RELATIONS),
         (r"\b(?:symptoms?|signs?|present\w*|manifest\w*|phenotypes?|feel like|what happens|look like|"
          r"how (?:do|would|can|will) (?:i|you|we|one) (?:know|tell)|tell if|features?|clinical picture)\b",
          (Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE)),
@@ -160,7 +162,6 @@ _NOT_A_NAME = re.compile(r"(?:ive|ous|ical|ful|less|able|ible|ly|ing|ed)$")
 #: the kinds of personal request (``assistant.safety.advice``) as the decline names them
 _REQUESTS = {"dosing": "doses", "prescription": "prescriptions", "stop_switch": "stopping or switching a medicine",
              "safe_for_me": "whether a medicine is safe for you", "child_pregnancy": "children and pregnancy"}
-TREATMENT_RELATIONS = (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)
 #: "for" and at most three words before a condition's mention ("for my bad", "for an underactive"), not after a noun
 #: that makes it another question ("risk factors for", "tests for", "genes for", "symptoms for")
 _FOR_CONDITION = re.compile(r"(?<!risk )(?<!factors )(?<!tests )(?<!test )(?<!testing )(?<!screening )(?<!genes )"
@@ -228,6 +229,7 @@ _CLASS_QUESTION = re.compile(r"\b(?:drug|medicine|medication) (?:class|group|fam
                              r" of (?:drug|medicine|medication|pill|tablet)\b", re.IGNORECASE)
 
 
+_TREATMENT_INTENT = next(pattern for pattern, relations in INTENTS if relations == TREATMENT_RELATIONS)
 _MEDICINE_NOUN = re.compile(r"(?:medicin\w*|medication\w*|drugs?|pills?|tablets?|meds|creams?|inhalers?|jabs?|"
                             r"injections?)", re.IGNORECASE)
 #: a question that asks what a drug is: "is X a benzo?", "what class/kind of drug"
@@ -244,9 +246,9 @@ def asked_relations(question: str) -> tuple[Relation, ...]:
     asked = tuple(dict.fromkeys(r for pattern, relations in INTENTS if pattern.search(question) for r in relations))
     if Relation.IN_CLASS in asked and len(asked) > 1 and not _CLASS_ASKED.search(question):
         asked = tuple(r for r in asked if r is not Relation.IN_CLASS)
-    treatment = INTENTS[1][0]  # "what are the side effects of the water pill ...": a medicine noun beside another
-    if Relation.TREATS in asked and len(asked) > 3 and all(  # intent only names the drug
-            _MEDICINE_NOUN.fullmatch(m.group()) for m in treatment.finditer(question)):
+    # "what are the side effects of the water pill ...": a medicine noun beside another intent only names the drug
+    if Relation.TREATS in asked and set(asked) - set(TREATMENT_RELATIONS) and all(
+            _MEDICINE_NOUN.fullmatch(m.group()) for m in _TREATMENT_INTENT.finditer(question)):
         asked = tuple(r for r in asked if r not in TREATMENT_RELATIONS)
     return asked
 

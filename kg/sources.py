@@ -332,6 +332,9 @@ def hetionet_edges(src: SourceDir) -> list[EdgeRecord]:
     return edges
 
 
+#: the columns of SIDER's frequency table (no header)
+_SIDER_FREQUENCY_COLUMNS = ("stitch_flat", "stitch_stereo", "umls_label", "placebo", "description", "lower", "upper",
+                            "meddra_type", "umls_meddra", "name")
 #: SIDER's qualitative frequencies -> a representative fraction inside the CIOMS band they name
 #: (SIDER's own bounds for them are too wide to rank by: "common" spans 1-100%)
 CIOMS_BANDS = {"very common": 0.2, "very frequent": 0.2, "common": 0.03, "frequent": 0.03,
@@ -350,10 +353,8 @@ def sider_frequencies(src: SourceDir) -> dict[tuple[str, str], tuple[float | Non
         stitch_to_drugbank[row["stitch_id_flat"]].add(row["drugbank_id"])
     numeric: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     qualitative: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
-    columns = ("stitch_flat", "stitch_stereo", "umls_label", "placebo", "description", "lower", "upper",
-               "meddra_type", "umls_meddra", "name")
     path = src.path(SIDER_FREQUENCIES)
-    for line, row in src.rows(SIDER_FREQUENCIES, columns, header=False):
+    for line, row in src.rows(SIDER_FREQUENCIES, _SIDER_FREQUENCY_COLUMNS, header=False):
         if row["placebo"] == "placebo":
             continue
         keys = [(drugbank, row["umls_meddra"]) for drugbank in stitch_to_drugbank.get(row["stitch_flat"], ())]
@@ -391,9 +392,7 @@ def sider_preferred_terms(src: SourceDir) -> dict[str, tuple[str, ...]]:
     ``preferred_term`` attribute lets ``KnowledgeGraph.same_concept`` join them. A preferred term maps nowhere."""
     lowest: dict[str, set[str]] = defaultdict(set)
     preferred: dict[str, set[str]] = defaultdict(set)
-    columns = ("stitch_flat", "stitch_stereo", "umls_label", "placebo", "description", "lower", "upper",
-               "meddra_type", "umls_meddra", "name")
-    for _, row in src.rows(SIDER_FREQUENCIES, columns, header=False):
+    for _, row in src.rows(SIDER_FREQUENCIES, _SIDER_FREQUENCY_COLUMNS, header=False):
         level = {"LLT": lowest, "PT": preferred}.get(row["meddra_type"])
         if level is not None:
             level[row["umls_label"]].add(row["umls_meddra"])
