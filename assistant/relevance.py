@@ -22,6 +22,8 @@ A good clinician names the established, widely used ones first. Each candidate o
                          (log ratio): what a class is known for (cough on ACE inhibitors, weight gain and high
                          blood sugar on glucocorticoids) over what every label lists (nausea, headache)
     treats, pall, ind, pheno, target   which relation, and DrugBank's "target" role of a drug-gene fact
+    named_first          the team's labelled rows list the item as what a clinician names first for the seed
+                         and this kind of question (``assistant.first_named``; 0 for a topic they never asked)
 
 and the score is a linear model per kind of question (``GROUP``: treatments, side effects, findings, genes,
 targets, classes) fitted by logistic regression (scikit-learn) on the tune half of the usefulness set and the
@@ -47,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.first_named import FirstNamed
 from kg.errors import ArtefactMismatchError
 from kg.store import KnowledgeGraph
 from kg.subgraph import Ranked, ranked_edges
@@ -73,7 +76,7 @@ REFIT_COMMAND = "medkg relevance fit"
 
 FEATURES = ("kind", "tier", "freq", "hasfreq", "logfreq", "degree", "docs", "tog", "pmi", "breadth", "sources",
             "target", "treats", "pall", "ind", "pheno", "atc2", "atc3", "atc4", "class_share", "approved",
-            "withdrawn", "peer", "lift")
+            "withdrawn", "peer", "lift", "named_first")
 #: a pharmacologic class with at most this many drugs in the KG is specific ("ACE inhibitors", not "Enzyme
 #: Inhibitors"): sharing one says two drugs work the same way
 SPECIFIC_CLASS = 30
@@ -168,10 +171,28 @@ class Relevance:
     reads them, so the candidates are not scored twice)."""
 
     def __init__(self, kg: KnowledgeGraph, literature=None, weights: Weights | None = None,
-                 model: RelevanceModel | None = None, pool: int = 1000) -> None:
+                 model: RelevanceModel | None = None, pool: int = 1000, first_named: FirstNamed | None = None) -> None:
         self.kg, self.literature, self.pool = kg, literature, pool
         self._scorer: Weights | RelevanceModel | None = weights or model
+        self._first_named = first_named
         self.trace: list | None = None
+
+    @property
+    def first_named(self) -> FirstNamed:
+        if self._first_named is None:  # read on first use, as the model
+            self._first_named = FirstNamed.load()
+        return self._first_named
+
+    @first_named.setter
+    def first_named(self, table: FirstNamed) -> None:
+        self._first_named = table
+
+    def named_first(self, seed: str, relation: Relation, table: FirstNamed | None = None) -> frozenset[str]:
+        """The items the table lists first for the seed (or a record of its concept) and the relation's kind of
+        question, with the records of each item's concept."""
+        table = self.first_named if table is None else table
+        items = table.items((seed, *self.kg.same_concept(seed)), GROUP.get(relation, OTHER_GROUP))
+        return frozenset(same for item in items for same in (item, *self.kg.same_concept(item)))
 
     @property
     def scorer(self) -> Weights | RelevanceModel:
@@ -254,6 +275,7 @@ class Relevance:
             "ind": float(relation is Relation.INDICATED_FOR), "pheno": float(relation is Relation.HAS_PHENOTYPE),
             "approved": float("approved" in groups), "withdrawn": float(bool({"withdrawn", "illicit"} & set(groups))),
             "peer": 0.0, "lift": 0.0,  # side effects: set by ``_peer_shares`` over the whole pool
+            "named_first": 0.0,  # set by ``rank`` from the first-named table
         }
 
     @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one per drug of an open KG
@@ -336,6 +358,10 @@ class Relevance:
                 if candidate[1] not in itself and self.kg.name(candidate[1]).casefold() != own_name]
         self._shares(pool)
         self._peer_shares(seed, pool)
+        for relation in dict.fromkeys(relations):
+            listed = self.named_first(seed, relation)
+            for _, candidate, features in (p for p in pool if p[0] is relation):
+                features["named_first"] = float(candidate[1] in listed)
         scored = [Scored(candidate[0], seed, candidate[1], relation, round(self.scorer.score(relation, f), 6), f)
                   for relation, candidate, f in pool]
         # each item once first, at its best score, stated by its most curated fact (PharmacotherapyDB's

@@ -15,6 +15,7 @@ a poor first answer). Those are ranking figures; ``medkg eval usefulness`` measu
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +25,14 @@ import numpy as np
 import typer
 
 from assistant.answer_eval import QuestionRow, read_question_set
-from assistant.relevance import FEATURES, GROUP, MODEL_PATH, OTHER_GROUP, RelevanceModel, Scored, Weights
+from assistant.first_named import TABLE_PATH, FirstNamed
+from assistant.relevance import FEATURES, GROUP, MODEL_PATH, OTHER_GROUP, Relevance, RelevanceModel, Scored, Weights
 from assistant.usefulness_eval import USEFULNESS_DIR, split
 
 BLIND_DIR = USEFULNESS_DIR.parent / "answers_blind"
 #: the blind batches the committed model was fitted on: only batches whose first-sight score is recorded
 #: (``eval/answers_blind/first_sight.md``) may train
-SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 13))
+SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 15))
 POOR_WEIGHT = 5.0
 KINDS = tuple(dict.fromkeys([*GROUP.values(), OTHER_GROUP]))
 
@@ -67,6 +69,27 @@ def collect(assistant, rows: Sequence[tuple[str, QuestionRow]]) -> list[Query]:
                                      tuple(s.other in row.poor_first for s in ranked), members))
                 break
     return queries
+
+
+def with_table(queries: Sequence[Query], table: FirstNamed, relevance: Relevance) -> list[Query]:
+    """The queries with each candidate's ``named_first`` feature read from ``table`` (a fold's own table: an
+    item counts as named first only if a row the fold trains on named it)."""
+    listed: dict[tuple[str, object], frozenset[str]] = {}
+    out = []
+    for q in queries:
+        candidates = []
+        for s in q.candidates:
+            key = (s.seed, s.relation)
+            if key not in listed:
+                listed[key] = relevance.named_first(s.seed, s.relation, table)
+            candidates.append(dataclasses.replace(s, features={**s.features,
+                                                               "named_first": float(s.other in listed[key])}))
+        out.append(dataclasses.replace(q, candidates=tuple(candidates)))
+    return out
+
+
+def table_of(queries: Sequence[Query]) -> FirstNamed:
+    return FirstNamed.from_rows((q.row for q in queries), GROUP)
 
 
 def design(candidate: Scored) -> np.ndarray:
@@ -129,9 +152,12 @@ def fit_relevance(
     c: Annotated[float, typer.Option("--c", help="Inverse regularisation strength of the logistic regression.")
                  ] = 0.1,
     out: Annotated[Path, typer.Option(help="Where to write the model.")] = MODEL_PATH,
+    table_out: Annotated[Path, typer.Option("--table-out", help="Where to write the first-named table.")
+                         ] = TABLE_PATH,
 ) -> None:
-    """Fit the relevance model; print its ranking figures on held-out topics and on each blind batch left out,
-    against the hand-set weights measured in the same run; write the model."""
+    """Fit the relevance model and write it with the first-named table of its training rows; print its ranking
+    figures on held-out topics, on each blind batch left out (of the fit and the table), and on topics no
+    training question asked, against the hand-set weights measured in the same run."""
     from assistant.answer import Assistant
 
     names = batches or list(SCORED_BATCHES)
@@ -141,28 +167,60 @@ def fit_relevance(
     rows = [(part, r) for part, r in rows if r.expected_first]
     assistant = Assistant.open(generator="fake")
     assistant.relevance.scorer = Weights()  # the features do not depend on it; no model is needed to fit one
+    assistant.relevance.first_named = FirstNamed()  # each fold gets its own table below
     queries = collect(assistant, rows)
     hand = Weights()
 
     def baseline(s: Scored) -> float:
         return hand.score(s.relation, s.features)
 
+    relevance = assistant.relevance
     train = [q for q in queries if q.part != "held-out"]
-    held = [q for q in queries if q.part == "held-out"]
+    table = table_of(train)
+    train = with_table(train, table, relevance)
+    held = with_table([q for q in queries if q.part == "held-out"], table, relevance)
     model = fit(train, c)
     typer.echo(f"{len(queries)} questions ({len(train)} to train), {sum(len(q.candidates) for q in queries)} "
-               f"candidate facts; hand-set weights -> learned model")
+               f"candidate facts, {len(table)} topics in the first-named table; hand-set weights -> learned model")
     lines = [_line("held-out topics", ranking(held, baseline), ranking(held, _scorer(model)))]
-    for name in names:  # each blind batch left out of the fit in turn
-        left_out = [q for q in train if q.part == name]
-        other = _scorer(fit([q for q in train if q.part != name], c))
+    for name in names:  # each blind batch left out of the fit, and of the first-named table, in turn
+        rest = [q for q in train if q.part != name]
+        fold_table = table_of(rest)
+        left_out = with_table([q for q in train if q.part == name], fold_table, relevance)
+        other = _scorer(fit(with_table(rest, fold_table, relevance), c))
         lines.append(_line(f"{name} left out", ranking(left_out, baseline), ranking(left_out, other)))
+    lines += unseen_topics(queries, relevance, c, baseline)
     typer.echo("\n".join(lines))
     model = RelevanceModel(model.intercepts, model.coefficients, about={
         "fitted_on": ["eval/usefulness (tune half)", *(f"eval/answers_blind/{n}.jsonl" for n in names)],
         "c": c, "poor_weight": POOR_WEIGHT, "questions": len(train), "figures": lines})
     model.save(out)
-    typer.echo(f"wrote {out}")
+    table.save(table_out)
+    typer.echo(f"wrote {out} and {table_out}")
+
+
+def unseen_topics(queries: Sequence[Query], relevance: Relevance, c: float, baseline: Callable[[Scored], float],
+                  folds: int = 5) -> list[str]:
+    """Every question once in a fold whose topics (the ranked seed) no training question of the fold had: how
+    the model ranks a topic the first-named table cannot hold. Pooled over the folds."""
+    from sklearn.model_selection import GroupKFold
+
+    kg = relevance.kg
+    topics = [min((q.candidates[0].seed, *kg.same_concept(q.candidates[0].seed))) for q in queries]
+    totals = {"base": np.zeros(4), "learned": np.zeros(4)}
+    for train_rows, test_rows in GroupKFold(n_splits=folds).split(queries, groups=topics):
+        train = [queries[i] for i in train_rows]
+        table = table_of(train)
+        test = with_table([queries[i] for i in test_rows], table, relevance)
+        learned = _scorer(fit(with_table(train, table, relevance), c))
+        for name, score in (("base", baseline), ("learned", learned)):
+            r = ranking(test, score)
+            totals[name] += [r["n"], r["hit@3"] * r["n"], r["lead"] * r["n"], r["poor"] * r["n"]]
+
+    def figures(t: np.ndarray) -> dict[str, float]:
+        return {"n": int(t[0]), "hit@3": t[1] / t[0], "lead": t[2] / t[0], "poor": t[3] / t[0]}
+
+    return [_line("unseen topics (5 folds)", figures(totals["base"]), figures(totals["learned"]))]
 
 
 def _scorer(model: RelevanceModel) -> Callable[[Scored], float]:

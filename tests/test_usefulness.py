@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from assistant.answer_eval import Outcome, QuestionRow, read_question_set
+from assistant.first_named import FirstNamed
 from assistant.linking_drugnames import drug_name_rows
 from assistant.relevance import FEATURES, GROUP, Relevance, RelevanceModel, Scored, Weights
-from assistant.relevance_fit import Query, fit, ranking
+from assistant.relevance_fit import Query, fit, ranking, table_of, with_table
 from assistant.safety.advice import personal_request
 from assistant.types import Answer, Audience, Citation
 from assistant.usefulness_eval import USEFULNESS_DIR, declined, false_refusals, named_items, split, usefulness
@@ -255,3 +256,53 @@ def test_a_side_effect_the_drugs_peers_list_outranks_one_every_label_lists(kg, m
     (_, _, cough), (_, _, nausea) = pool
     assert cough["peer"] == 1.0 and nausea["peer"] == 0.5
     assert cough["lift"] > 0 > nausea["lift"]
+
+
+def _labelled(row_id: str, ids: tuple[str, ...], relation: str, first: tuple[str, ...]) -> QuestionRow:
+    return QuestionRow(row_id, "q", Audience.PATIENT, ids, Relation(relation), False, False, (), None,
+                       expected_first=first)
+
+
+def test_the_first_named_table_lists_each_rows_items_under_its_topics_and_reads_back(tmp_path):
+    rows = [_labelled("a1", ("DOID:6364",), "treats", ("DRUGBANK:DB00669", "DRUGBANK:DB01050")),
+            _labelled("a2", ("DOID:6364",), "palliates", ("DRUGBANK:DB00669",)),
+            _labelled("a3", ("DRUGBANK:DB00722", "UMLS:C0010200"), "causes_side_effect", ("UMLS:C0010200",)),
+            _labelled("a4", ("DOID:6364",), "treats", ())]
+    table = FirstNamed.from_rows(rows, GROUP)
+    assert table.entries[("DOID:6364", "treatment")] == {"DRUGBANK:DB00669": ("a1", "a2"),
+                                                          "DRUGBANK:DB01050": ("a1",)}
+    # a yes/no question's asked side effect is an item, not a topic
+    assert set(table.entries) == {("DOID:6364", "treatment"), ("DRUGBANK:DB00722", "side_effect")}
+    assert table.items(["DOID:6364"], "side_effect") == frozenset()
+    path = tmp_path / "first_named.tsv"
+    table.save(path)
+    assert FirstNamed.load(path) == table
+    path.write_text("topic\titem\n")
+    with pytest.raises(ArtefactMismatchError, match="medkg relevance fit"):
+        FirstNamed.load(path)
+    with pytest.raises(ArtefactMismatchError, match="medkg relevance fit"):
+        FirstNamed.load(tmp_path / "missing.tsv")
+
+
+def test_an_item_named_first_is_marked_for_its_topic_and_kind_only(kg):
+    asked = (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)
+    table = FirstNamed({("DOID:6364", "treatment"): {"DRUGBANK:DB00669": ("r1",)}})
+    ranked = Relevance(kg, weights=Weights(), first_named=table).rank("DOID:6364", asked)
+    marked = {s.other for s in ranked if s.features["named_first"]}
+    assert marked == {"DRUGBANK:DB00669"}
+    other_kind = FirstNamed({("DOID:6364", "side_effect"): {"DRUGBANK:DB00669": ("r1",)}})
+    ranked = Relevance(kg, weights=Weights(), first_named=other_kind).rank("DOID:6364", asked)
+    assert not any(s.features["named_first"] for s in ranked)
+
+
+def test_a_fold_marks_only_what_its_own_training_rows_named(kg):
+    relevance = Relevance(kg, weights=Weights(), first_named=FirstNamed())
+    asked = (Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR)
+    ranked = tuple(relevance.rank("DOID:6364", asked))
+    train = Query(_labelled("t1", ("DOID:6364",), "treats", ("DRUGBANK:DB00571",)), "batch_1", ranked,
+                  (False,) * len(ranked), (False,) * len(ranked), frozenset())
+    left_out = Query(_labelled("l1", ("DOID:6364",), "treats", ("DRUGBANK:DB00669",)), "batch_2", ranked,
+                     (False,) * len(ranked), (False,) * len(ranked), frozenset())
+    fold = with_table([left_out], table_of([train]), relevance)[0]
+    marked = {s.other for s in fold.candidates if s.features["named_first"]}
+    assert marked == {"DRUGBANK:DB00571"}  # not sumatriptan: only the row left out named it
