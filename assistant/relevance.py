@@ -22,8 +22,9 @@ A good clinician names the established, widely used ones first. Each candidate o
                          (log ratio): what a class is known for (cough on ACE inhibitors, weight gain and high
                          blood sugar on glucocorticoids) over what every label lists (nausea, headache)
     treats, pall, ind, pheno, target   which relation, and DrugBank's "target" role of a drug-gene fact
-    named_first          the team's labelled rows list the item as what a clinician names first for the seed
-                         and this kind of question (``assistant.first_named``; 0 for a topic they never asked)
+    named_first          the share of the team's labelled rows about the seed and this kind of question that
+                         list the item as what a clinician names first (``assistant.first_named``; 0 for a
+                         topic they never asked)
 
 and the score is a linear model per kind of question (``GROUP``: treatments, side effects, findings, genes,
 targets, classes) fitted by logistic regression (scikit-learn) on the tune half of the usefulness set and the
@@ -187,12 +188,16 @@ class Relevance:
     def first_named(self, table: FirstNamed) -> None:
         self._first_named = table
 
-    def named_first(self, seed: str, relation: Relation, table: FirstNamed | None = None) -> frozenset[str]:
+    def named_first(self, seed: str, relation: Relation, table: FirstNamed | None = None) -> dict[str, float]:
         """The items the table lists first for the seed (or a record of its concept) and the relation's kind of
-        question, with the records of each item's concept."""
+        question, each with the share of the topic's rows naming it, and the records of each item's concept."""
         table = self.first_named if table is None else table
-        items = table.items((seed, *self.kg.same_concept(seed)), GROUP.get(relation, OTHER_GROUP))
-        return frozenset(same for item in items for same in (item, *self.kg.same_concept(item)))
+        shares = table.shares((seed, *self.kg.same_concept(seed)), GROUP.get(relation, OTHER_GROUP))
+        out: dict[str, float] = {}
+        for item, share in shares.items():
+            for same in (item, *self.kg.same_concept(item)):
+                out[same] = max(out.get(same, 0.0), share)
+        return out
 
     @property
     def scorer(self) -> Weights | RelevanceModel:
@@ -361,7 +366,7 @@ class Relevance:
         for relation in dict.fromkeys(relations):
             listed = self.named_first(seed, relation)
             for _, candidate, features in (p for p in pool if p[0] is relation):
-                features["named_first"] = float(candidate[1] in listed)
+                features["named_first"] = listed.get(candidate[1], 0.0)
         scored = [Scored(candidate[0], seed, candidate[1], relation, round(self.scorer.score(relation, f), 6), f)
                   for relation, candidate, f in pool]
         # each item once first, at its best score, stated by its most curated fact (PharmacotherapyDB's

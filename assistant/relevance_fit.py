@@ -32,7 +32,7 @@ from assistant.usefulness_eval import USEFULNESS_DIR, split
 BLIND_DIR = USEFULNESS_DIR.parent / "answers_blind"
 #: the blind batches the committed model was fitted on: only batches whose first-sight score is recorded
 #: (``eval/answers_blind/first_sight.md``) may train
-SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 15))
+SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 16))
 POOR_WEIGHT = 5.0
 KINDS = tuple(dict.fromkeys([*GROUP.values(), OTHER_GROUP]))
 
@@ -74,7 +74,7 @@ def collect(assistant, rows: Sequence[tuple[str, QuestionRow]]) -> list[Query]:
 def with_table(queries: Sequence[Query], table: FirstNamed, relevance: Relevance) -> list[Query]:
     """The queries with each candidate's ``named_first`` feature read from ``table`` (a fold's own table: an
     item counts as named first only if a row the fold trains on named it)."""
-    listed: dict[tuple[str, object], frozenset[str]] = {}
+    listed: dict[tuple[str, object], dict[str, float]] = {}
     out = []
     for q in queries:
         candidates = []
@@ -83,7 +83,7 @@ def with_table(queries: Sequence[Query], table: FirstNamed, relevance: Relevance
             if key not in listed:
                 listed[key] = relevance.named_first(s.seed, s.relation, table)
             candidates.append(dataclasses.replace(s, features={**s.features,
-                                                               "named_first": float(s.other in listed[key])}))
+                                                               "named_first": listed[key].get(s.other, 0.0)}))
         out.append(dataclasses.replace(q, candidates=tuple(candidates)))
     return out
 
