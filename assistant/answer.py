@@ -137,6 +137,8 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
     ))
 #: a follow-up that asks the previous question of something else ("and escitalopram?", "what about for kids?")
 _ELLIPSIS = re.compile(r"^\s*(?:and|what about|how about|same (?:for|with)|also)\b", re.IGNORECASE)
+#: a follow-up of at most three words ("citalopram?", "the prozac one?"): it asks what the previous turn asked
+_SHORT = re.compile(r"^\W*[\w'-]+(?:\s+[\w'-]+){0,2}\W*$")
 #: a follow-up naming a drug as one more of the previous answer's list ("is keppra one?", "does tiotropium count?",
 #: "does topamax help as well?")
 _LIST_MEMBER = re.compile(r"\b(?:one|ones|count|counts|as well|too|also|either|instead|another)\b", re.IGNORECASE)
@@ -409,7 +411,8 @@ class Assistant:
             return fixed("non_english", check.message, triage=check, flags=(*flags, "non_english"))
 
         asked = asked_relations(question)
-        if not asked and history and _ELLIPSIS.search(question):  # "and escitalopram?" after "what class is it?"
+        if not asked and history and (_ELLIPSIS.search(question) or self._bare_name(question)):
+            # "and escitalopram?" or "citalopram?" after "what class is it?"
             asked = tuple(Relation(r) for r in history[-1].asked)
         mentions, seeds, carried, asked = self._link(question, history, asked, check.in_scope)
         t = lap("link", t)
@@ -537,6 +540,34 @@ class Assistant:
             found = self._link_for(question, history, asked, relevant)
         return (*found, asked)
 
+    def _modifier_swap(self, question: str, last: Answer) -> EntityMention | None:
+        """"and ovarian?" after "genes linked to breast cancer?": the previous disease with its modifier swapped
+        (ovarian cancer), when the follow-up's one or two words and the end of that disease's name make the
+        name of another disease ("and type 1?" after type 2 diabetes mellitus -> type 1 diabetes mellitus)."""
+        ellipsis = _ELLIPSIS.match(question)
+        rest = question[ellipsis.end():].strip(" ?!.,") if ellipsis else ""
+        if not 1 <= len(rest.split()) <= 2:
+            return None
+        for seed in last.seeds:
+            if self.kg.entity(seed).type is not EntityType.DISEASE:
+                continue
+            words = self.kg.name(seed).split()
+            for k in (1, 2):
+                if len(words) <= k:
+                    break
+                found = self.linker.name_of(f"{rest} {' '.join(words[-k:])}", (EntityType.DISEASE,))
+                if found is not None and found.entity_id != seed:
+                    start = question.index(rest)
+                    return replace(found, start=start, end=start + len(rest), text=rest)
+        return None
+
+    def _bare_name(self, question: str) -> bool:
+        """A short follow-up that names a drug, disease or finding and asks nothing of its own ("citalopram?")."""
+        if not _SHORT.match(question):
+            return False
+        return any(m.score >= self.config.min_link_score and EntityType(m.entity_type) in SEED_TYPES
+                   for m in self.linker.link(question).mentions)
+
     def _link_for(self, question: str, history: Sequence[Answer], asked: tuple[Relation, ...],
                   relevant: bool) -> tuple[tuple[EntityMention, ...], list[str], list[str]]:
         """One linking pass for ``asked``: (mentions, seed ids, ids carried over from the previous turn). A
@@ -545,9 +576,12 @@ class Assistant:
         earlier = [e for answer in history[-2:] for e in (*answer.seeds, *(m.entity_id for m in answer.entities))]
         wanted = {t for relation in asked for t in SIGNATURES[relation]}
         mentions = self.linker.link(question, wanted or None, context_ids=earlier).mentions
+        if history and (swapped := self._modifier_swap(question, history[-1])):
+            mentions = (swapped,)
         seeds = [self._same_concept(m.entity_id, wanted, m.text) for m in mentions
                  if m.score >= self.config.min_link_score and EntityType(m.entity_type) in SEED_TYPES]
-        seeds = self._topics(question, mentions, list(dict.fromkeys(seeds)), asked)[:self.config.max_seeds]
+        seeds = self._topics(question, mentions, list(dict.fromkeys(seeds)), asked)
+        seeds = self._most_specific(seeds)[:self.config.max_seeds]
         carried: list[str] = []
         # "how common is the diarrhoea?" after "side effects of metformin": a follow-up naming only a finding asks
         # about it for the previous turn's drug or disease
@@ -565,6 +599,11 @@ class Assistant:
             # a carried finding becomes the record the question asks about ("what medicines do they use for it"
             # after "signs of heart failure": HPO's finding -> DO's disease)
             previous = last.seeds or tuple(m.entity_id for m in last.entities)
+            if asked and not any(EntityType.DISEASE in SIGNATURES[r] for r in asked) and any(
+                    self.kg.entity(e).type is EntityType.COMPOUND for e in (*seeds, *previous)):
+                # "what about side effects of the allopurinol" after "what treats gout": the drug's side effects,
+                # not whether it causes gout
+                previous = [e for e in previous if self.kg.entity(e).type is not EntityType.DISEASE]
             previous = [self._same_concept(e, wanted) for e in previous]
             previous = [e for e in previous if self.kg.entity(e).type in wanted_types]
             carried = [e for e in dict.fromkeys(previous) if e not in seeds][:self.config.max_seeds - len(seeds)]
@@ -683,7 +722,10 @@ class Assistant:
         for triple in graph.triples:
             seed = triple.subject if triple.subject in expand else triple.object
             ranked.setdefault(seed, []).append(triple.id)
-        chosen, per_seed = list(joined), {}
+        # a fact joining two seeds answers a yes/no question of its relation; of another relation ("metformin treats
+        # type 2 diabetes" beside "GI side effects common?") it is context, after the asked facts
+        aside = [t for t in joined if asked and t.predicate not in asked]
+        chosen, per_seed = [t for t in joined if t not in aside], {}
         share = max(2, self.config.triples // len(expand))
         for seed in expand:
             for triple_id in dict.fromkeys(ranked.get(seed, ())):
@@ -693,7 +735,17 @@ class Assistant:
                 if triple not in chosen:
                     per_seed[seed] = per_seed.get(seed, 0) + 1
                     chosen.append(triple)
+        chosen += [t for t in aside if t not in chosen]
         return chosen[:self.config.triples]
+
+    def _most_specific(self, seeds: list[str]) -> list[str]:
+        """The seeds without a disease whose subtype is also a seed ("arthritis ... the wear and tear kind" with
+        osteoarthritis: the question is about osteoarthritis)."""
+        diseases = [s for s in seeds if self.kg.entity(s).type is EntityType.DISEASE]
+        if len(diseases) < 2:
+            return seeds
+        broader = {a for d in diseases for a in self._ancestors(d, levels=3)}
+        return [s for s in seeds if s not in broader]
 
     def _ancestors(self, disease: str, levels: int = 2) -> list[str]:
         """The disease's ``subclass_of`` parents, then theirs, nearest first."""

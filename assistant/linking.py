@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 
 BASE_SCORE = {"exact": 0.9, "normalised": 0.86, "abbreviation": 0.86, "curated": 0.86, "corpus": 0.85,
               "fuzzy": 0.84, "embedding": 0.8}
-KIND_BONUS = {"name": 0.02, "synonym": 0.01, "lay": 0.01, "abbreviation": 0.01, "curated": 0.01, "corpus": 0.0,
+KIND_BONUS = {"name": 0.02, "synonym": 0.01, "lay": 0.01, "abbreviation": 0.04, "curated": 0.01, "corpus": 0.0,
               "eponym": 0.0, "drug_name": 0.01}
 #: prior when nothing says which type is wanted: disease-like phrasing means the disease
 TYPE_PRIOR = {EntityType.DISEASE: 0.04, EntityType.COMPOUND: 0.035, EntityType.SYMPTOM: 0.03,
@@ -195,6 +195,18 @@ class Linker:
             return None
         best = max(pool, key=lambda c: (c.end_token - c.start_token, c.score))
         return self._mention(best, tokens, text)
+
+    def name_of(self, phrase: str, expected_types: Iterable[EntityType] | None = None) -> EntityMention | None:
+        """The entity the whole phrase is a dictionary name of ("ovarian cancer"), without fuzzy matches, rewrites
+        or mentions inside it; None if it is no such name."""
+        text, _, _ = self._prepare(phrase)
+        tokens = tokenize(text)
+        if not tokens:
+            return None
+        candidates = self._dictionary_candidates(tokens, text)
+        self._score(candidates, tokens, text, frozenset(expected_types or ()), frozenset(), bool(expected_types))
+        whole = [c for c in candidates if c.start_token == 0 and c.end_token == len(tokens) and c.score > 0]
+        return self._mention(max(whole, key=lambda c: (c.score, c.entry.entity_id)), tokens, text) if whole else None
 
     def _whole_match(self, text: str, expected: frozenset, context: frozenset, restrict: bool) -> _Candidate | None:
         """The best dictionary or fuzzy candidate covering all of ``text``, if any scores above 0."""

@@ -84,9 +84,11 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
 
 
 #: a child or a pregnancy the question is about, and a request about a medicine for them: both must be there
-#: ("my 4 year old has a temperature" asks about a symptom, which the assistant answers after triage)
+#: ("my 4 year old has a temperature" asks about a symptom, which the assistant answers after triage); "in a
+#: non-pregnant woman" and "not breastfeeding" say whom the question is not about
 _CHILD_OR_PREGNANCY = re.compile(
-    r"\b(?:pregnan\w*|expecting a baby|trying to conceive|breast ?feed\w*|breastfeed\w*|while nursing)\b|"
+    r"(?<!\bnon-)(?<!\bnon )(?<!\bnot )\b(?:pregnan\w*|expecting a baby|trying to conceive|breast ?feed\w*|"
+    r"breastfeed\w*|while nursing)\b|"
     r"\b(?:my|our|a|her|his)\s+(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve)[- ]?"
     r"(?:year|yr|month|week|day)s?[- ]?old\b|(?<!for )\b(?:1[0-7]|\d)\s?(?:yo|y/o|yrs?)\b(?! ago)|"
     r"(?<!for )\b\d{1,2}\s?(?:mo|months?)\b(?! ago)|"
