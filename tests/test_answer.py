@@ -419,3 +419,32 @@ def test_a_finding_reaches_its_disease_in_two_steps_of_the_same_concept(parts, m
     assert bot._same_concept("UMLS:C0027497", {EntityType.DISEASE}) == "DOID:6364"
     assert bot._same_concept("UMLS:C0027497", {EntityType.GENE}) == "UMLS:C0027497"  # none of a wanted type: kept
 
+
+
+def test_a_modifier_swapped_in_a_follow_up_names_the_sibling_disease(parts):
+    bot = assistant(parts)
+    first = bot.answer("what are the symptoms of type 2 diabetes?")
+    assert "DOID:9352" in first.seeds
+    follow = bot.answer("and type 1?", history=[first])
+    assert follow.seeds[0] == "DOID:9744" and "DOID:9352" not in follow.seeds
+    assert follow.asked == first.asked
+
+
+def test_a_disease_named_beside_its_subtype_leaves_the_subtype(parts):
+    answer = assistant(parts).answer("what helps diabetes? the type 2 diabetes kind")
+    assert "DOID:9352" in answer.seeds and "DOID:9351" not in answer.seeds
+
+
+def test_a_side_effect_follow_up_naming_its_drug_drops_the_earlier_disease(parts):
+    bot = assistant(parts)
+    first = bot.answer("what treats type 2 diabetes?")
+    follow = bot.answer("what about side effects of the metformin", history=[first])
+    assert follow.seeds == ("DRUGBANK:DB00331",)
+    assert all("causes side effect" in c.text for c in follow.evidence if c.kind == "triple")
+
+
+def test_a_fact_joining_the_seeds_of_another_relation_comes_after_the_asked_facts(parts):
+    answer = assistant(parts).answer("what side effects does metformin have in type 2 diabetes?")
+    triples = [c.text for c in answer.evidence if c.kind == "triple"]
+    kinds = ["causes side effect" in t for t in triples]
+    assert kinds[0] and kinds == sorted(kinds, reverse=True)  # the joining "treats" fact, if kept, comes last

@@ -75,6 +75,8 @@ def test_personal_requests_are_recognised_by_kind(question, kind):
     "will zyloprim stop my gout attacks coming back?",  # the drug stops the attacks: a treatment question
     "my husband has copd, what inhalers are there for it? he smoked for 40 yrs",  # a duration, not a child's age
     "does my baby have colic", "is nausea a sign of pregnancy", "my son has a rash on his arm, what is it",
+    "first-line abx for simple cystitis in a non-pregnant woman?",  # whom it is not about
+    "she is not pregnant, what treats her acne",
 ])
 def test_general_questions_are_not_personal_requests(question):
     assert personal_request(question) is None
