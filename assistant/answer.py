@@ -106,7 +106,11 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          r"(?:make|makes|made|give|gives|gave) (?:me|you)|"
          r"(?:make|makes|made) (?:your|my|his|her|their)\b(?!(?: \w+){1,3} (?:better|stronger|go away|easier|heal))|"
          r"mess(?:es|ed)? (?:with|up)|upset(?:s|ting)? (?:your|my|his|her|the)|cause(?:s|d)? (?:me )?|"
-         r"safe|\b(?:SEs?|ADRs?|AEs)\b|how (?:often|common|likely|rare)|downsides?",
+         r"safe|\b(?:SEs?|ADRs?|AEs)\b|how (?:often|common|likely|rare)|downsides?|"
+         r"(?:could|can|might|would) (?:that|this|it|these|those) be (?:from |caused by )?(?:the|my|his|her|their|"
+         r"that|those|these) (?:\w+ ){0,2}(?:tablets?|pills?|medicines?|medications?|meds|drugs?|jabs?|injections?)\b|"
+         r"(?:could|can|might|would) (?:that|this|it|these|those) be (?:from|caused by) (?:that|it|them|those|this|"
+         r"the|my|his|her|their)\b",
          (Relation.CAUSES_SIDE_EFFECT,)),
         (r"\b(?:treat\w*|help\w*|cure\w*|therap\w*|medicin\w*|medication\w*|drugs?|pills?|tablets?|meds|creams?|"
          r"inhalers?|jabs?|injections?|antivirals?|antibiotics?|abx|antifungals?|manage\w*|used (?:for|to)|"
@@ -122,7 +126,10 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
          r"GDMT|(?:make|makes|get|gets) (?:\w+ ){1,3}(?:better|stronger|go away|heal))\b",
          TREATMENT_RELATIONS),
         (r"\b(?:symptoms?|signs?|present\w*|manifest\w*|phenotypes?|feel like|what happens|look like|"
-         r"how (?:do|would|can|will) (?:i|you|we|one) (?:know|tell)|tell if|features?|clinical picture)\b",
+         r"how (?:do|would|can|will) (?:i|you|we|one) (?:know|tell)|tell if|features?|clinical picture|"
+         r"(?:could|can|might|would) (?:that|this|it|these|those) (?:be|mean)(?!\s+(?:from|caused|the|my|his|her|"
+         r"their|that|those|these)\b)|does (?:that|this|it) mean (?:i|he|she)|"
+         r"could (?:i|he|she|they) (?:have|be getting))\b",
          (Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE)),
         (r"\b(?:class|kind of|type of|group|SSRIs?|SNRIs?|NSAIDs?|inhibitors?|blockers?|agonists?|antagonists?|"
          r"diuretics?|water pills?|antibiotics?|antibacterials?|antihistamines?|opioids?|statins?|macrolides?|"

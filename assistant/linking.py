@@ -65,6 +65,8 @@ from kg.vocab import EntityType
 
 log = logging.getLogger(__name__)
 
+_FINDING_TYPES = frozenset({EntityType.SYMPTOM, EntityType.SIDE_EFFECT})
+
 BASE_SCORE = {"exact": 0.9, "normalised": 0.86, "abbreviation": 0.86, "curated": 0.86, "corpus": 0.85,
               "fuzzy": 0.84, "embedding": 0.8}
 KIND_BONUS = {"name": 0.02, "synonym": 0.01, "lay": 0.01, "abbreviation": 0.04, "curated": 0.01, "corpus": 0.0,
@@ -84,6 +86,7 @@ class LinkerConfig:
     embed_max_tokens: int = 6  # texts longer than this never call the embedder (questions are short)
     embed_threshold: float = 0.72  # cosine
     embed_k: int = 8
+    finding_threshold: float = 0.8  # cosine, for a finding told in everyday words beside other mentions
     type_bonus: float = 0.06
     type_penalty: float = 0.12
     context_bonus: float = 0.08
@@ -148,6 +151,10 @@ class Linker:
             if gap is not None:
                 candidates += self._embedding_candidates(tokens, text, *gap)
                 used_embedding = True
+        elif (gap := self._finding_gap(tokens, candidates, expected)) is not None:
+            found = self._embedding_candidates(tokens, text, *gap, threshold=self.config.finding_threshold)
+            candidates += [c for c in found if c.entry.entity_type in _FINDING_TYPES]
+            used_embedding = True
         self._score(candidates, tokens, text, expected, frozenset(context_ids), restrict)
         chosen = self._select(candidates)
         chosen, defined = self._local_abbreviations(chosen, tokens, text)
@@ -303,6 +310,19 @@ class Linker:
                 and all(c.entry.entity_type is EntityType.ANATOMY for c in candidates)
                 and any(t.surface.islower() and len(t.key) >= 4 and t.key not in STOPWORDS
                         and t.key in self.dictionary.vocabulary for t in tokens))
+
+    def _finding_gap(self, tokens: list[Token], candidates: list[_Candidate],
+                     expected: frozenset) -> tuple[int, int] | None:
+        """A question about symptoms or side effects whose finding is told in everyday words the dictionary does
+        not hold ("needing to pee all the time", "gums bleed", "hard to swallow"): the longest run of at least two
+        tokens no candidate covers, with a content word in it, if the dictionary found no finding at all."""
+        if self.embedder is None or not expected & _FINDING_TYPES or any(
+                c.entry.entity_type in _FINDING_TYPES for c in candidates):
+            return None
+        gap = self._gap(tokens, candidates)
+        if gap is None or gap[1] - gap[0] < 2 or gap[1] - gap[0] > self.config.embed_max_tokens:
+            return None
+        return gap
 
     def _gap(self, tokens: list[Token], candidates: list[_Candidate]) -> tuple[int, int] | None:
         """The longest run of tokens no candidate covers, trimmed of common words; None if it has no

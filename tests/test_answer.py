@@ -385,8 +385,13 @@ def test_asked_relations_read_misspellings_and_class_questions(question, relatio
     ("is lasix a water pill", [Relation.IN_CLASS]),
     ("what pills help a migraine", [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
     ("which SSRIs are licensed for MDD?", [Relation.TREATS, Relation.PALLIATES, Relation.INDICATED_FOR]),
+    # "could it be ...": a disease asks about its signs, the tablets ask about side effects
+    ("i keep needing to pee all the time, could that be sugar diabetes?", [Relation.HAS_SYMPTOM,
+                                                                          Relation.HAS_PHENOTYPE]),
+    ("heavy periods, could it be fibroids?", [Relation.HAS_SYMPTOM, Relation.HAS_PHENOTYPE]),
+    ("on metoprolol and my hands are freezing, could it be the tablet?", [Relation.CAUSES_SIDE_EFFECT]),
+    ("hes come out in a rash now, could that be from the allopurinol", [Relation.CAUSES_SIDE_EFFECT]),
 ])
-
 
 def test_asked_relations_read_what_a_drug_is_for_and_manifestations(question, relations):
     assert list(asked_relations(question)) == relations

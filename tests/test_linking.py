@@ -291,3 +291,17 @@ def test_name_index_reuses_the_committed_vector_cache(kg, name_index_dir, tmp_pa
     assert rebuilt.search(query, 3)[1].tolist() == original.search(query, 3)[1].tolist()
     build_name_index(kg, Counting(dimension=32), tmp_path / "other", cache=cache)  # another embedder: re-encoded
     assert Counting.encoded == len(rebuilt.rows)
+
+
+
+def test_a_finding_told_in_everyday_words_beside_a_drug_is_found_by_meaning(kg, name_index_dir):
+    embedder = FakeEmbedder()
+    linker = Linker(kg, LinkerConfig(finding_threshold=0.5), embedder, open_name_index(kg, embedder, name_index_dir))
+    side_effect_question = {EntityType.COMPOUND, EntityType.SIDE_EFFECT}
+    found = linker.link("does metformin give you low sugar levels", side_effect_question)
+    assert found.used_embedding
+    assert [(m.text, m.entity_id) for m in found.mentions] == [("metformin", "DRUGBANK:DB00331"),
+                                                               ("low sugar levels", "HP:0001943")]
+    # only where a finding is asked about and the dictionary found none
+    assert not linker.link("does metformin give you low sugar levels").used_embedding
+    assert not linker.link("can metformin cause nausea and low sugar levels", side_effect_question).used_embedding
