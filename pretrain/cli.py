@@ -154,7 +154,8 @@ def compare_answers(limit: int, threads: int | None = None) -> str:
     rows = read_question_set(*default_question_sets())[:limit]
     reports = {}
     for weights in ("base", "trained"):
-        assistant = Assistant.open(generator="llama-cpp", path=resolve_model(weights), threads=threads)
+        assistant = Assistant.open(generator="llama-cpp", clinician_writer="model", path=resolve_model(weights),
+                                   threads=threads)
         outcomes = run(assistant, rows)
         with KnowledgeGraph.open(DEFAULT_DATA_DIR) as kg:
             reports[weights] = evaluate(outcomes, kg)

@@ -453,3 +453,17 @@ def test_a_fact_joining_the_seeds_of_another_relation_comes_after_the_asked_fact
     triples = [c.text for c in answer.evidence if c.kind == "triple"]
     kinds = ["causes side effect" in t for t in triples]
     assert kinds[0] and kinds == sorted(kinds, reverse=True)  # the joining "treats" fact, if kept, comes last
+
+
+def test_clinicians_get_the_kg_worded_answer_when_it_is_their_writer(parts):
+    from assistant.kg_writer import KGWriter
+
+    kg, linker, literature, triager = parts
+    bot = Assistant(kg, linker, literature, FakeGenerator("Sumatriptan can ease migraine [T9]."), triager,
+                    writers={Audience.CLINICIAN: KGWriter()})
+    clinician = bot.answer("what helps a migraine?", audience=Audience.CLINICIAN)
+    first = clinician.evidence[0]
+    assert clinician.text.startswith(first.text.split(" — ")[0]) and f"[{first.marker}]" in clinician.text
+    assert not clinician.unsupported and first in clinician.citations
+    patient = bot.answer("what helps a migraine?", audience=Audience.PATIENT)  # the generator's, checked
+    assert "T9" not in {c.marker for c in patient.citations}
