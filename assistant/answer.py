@@ -734,9 +734,10 @@ class Assistant:
             wanted = asked or DEFAULT_RELATIONS.get(self.kg.entity(seed).type, ())
             scored = self.relevance.rank(seed, wanted, acute, members) if wanted else []
             if wanted and not scored and self.kg.entity(seed).type is EntityType.DISEASE:
-                # "pulmonary tuberculosis", "focal epilepsy": a subtype without such facts is answered with its
-                # nearest ancestor's (the gap note says the subtype itself has none)
-                for parent in self._ancestors(seed):
+                # "UTI": another disease record of the same name that has such facts (DO's acute cystitis, whose
+                # synonym it is), else -- "pulmonary tuberculosis", "focal epilepsy": a subtype without such facts
+                # is answered with its nearest ancestor's (the gap note says the subtype itself has none)
+                for parent in (*self._namesakes(seed), *self._ancestors(seed)):
                     scored = self.relevance.rank(parent, wanted, acute, members)
                     if scored:
                         break
@@ -760,6 +761,13 @@ class Assistant:
                     chosen.append(triple)
         chosen += [t for t in aside if t not in chosen]
         return chosen[:self.config.triples]
+
+    def _namesakes(self, disease: str) -> list[str]:
+        """Other disease records that carry one of the disease's names or synonyms, most connected first."""
+        entries = self.linker.dictionary.entries
+        found = {e.entity_id for name in self.relevance.names_of(disease) for e in entries.get(name_key(name), ())
+                 if e.entity_type is EntityType.DISEASE and e.entity_id != disease}
+        return sorted(found, key=lambda e: (-self.kg.degree(e), e))
 
     def _most_specific(self, seeds: list[str]) -> list[str]:
         """The seeds without a disease whose subtype is also a seed ("arthritis ... the wear and tear kind" with

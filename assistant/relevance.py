@@ -218,6 +218,10 @@ class Relevance:
                 names.append(entry.name)
         return table
 
+    def names_of(self, entity_id: str) -> list[str]:
+        """The entity's names and synonyms in the KG (at most 30)."""
+        return list(self._names.get(entity_id, ()))
+
     @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one per entity of an open KG
     def documents(self, entity_id: str) -> np.ndarray:
         """Sorted rows of the literature chunks that hold every word of one of the entity's names."""

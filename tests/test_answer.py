@@ -467,3 +467,15 @@ def test_clinicians_get_the_kg_worded_answer_when_it_is_their_writer(parts):
     assert not clinician.unsupported and first in clinician.citations
     patient = bot.answer("what helps a migraine?", audience=Audience.PATIENT)  # the generator's, checked
     assert "T9" not in {c.marker for c in patient.citations}
+
+
+def test_a_disease_without_facts_of_the_asked_kind_is_answered_from_a_namesake_first(parts, monkeypatch):
+    bot = assistant(parts)
+    assert bot._namesakes("DOID:6364") == []  # migraine shares no name with another disease here
+    without = bot.answer("which genes are linked to essential hypertension?")  # none: its parent's
+    assert without.seeds == ("DOID:10825",) and without.evidence[0].text.startswith("hypertension — ")
+    # as if the record shared a synonym with one that has treatments ("UTI" names both DO's urinary tract
+    # infection, without facts, and acute cystitis): that one is asked before the parent
+    monkeypatch.setattr(bot, "_namesakes", lambda disease: ["DOID:6364"] if disease == "DOID:10825" else [])
+    answer = bot.answer("which genes are linked to essential hypertension?")
+    assert answer.evidence[0].text.startswith("migraine — associated with gene")
