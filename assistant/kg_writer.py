@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from assistant.evidence import PLAIN
 from assistant.generation import DEFAULT_N_CTX, EVIDENCE_LINE, GenerationConfig, check_messages
 from kg.vocab import Relation
 
@@ -25,14 +26,11 @@ NO_EVIDENCE = "The sources I was given hold nothing on this."
 _LABELS = {relation.label: relation for relation in Relation}
 _TRIPLE = re.compile(r"^(?P<s>.+?) — (?P<r>[^—]+?) — (?P<o>.+?) \((?P<extra>[^()]*)\)(?: — [\w -]+)?$")
 
-#: relation -> (one subject, several objects), (several subjects, one object)
-_ONE_SUBJECT = {Relation.TREATS: "{s} is used to treat {o}", Relation.PALLIATES: "{s} can ease {o}",
-                Relation.INDICATED_FOR: "{s} is used for {o}", Relation.CAUSES_SIDE_EFFECT: "{s} can cause {o}",
-                Relation.HAS_SYMPTOM: "Signs of {s} include {o}", Relation.HAS_PHENOTYPE: "Signs of {s} include {o}",
-                Relation.ASSOCIATED_WITH_GENE: "Genes linked to {s} include {o}",
-                Relation.BINDS_GENE: "{s} acts on {o}",
-                Relation.RESEMBLES: "{s} is similar to {o}", Relation.IN_CLASS: "{s} is a kind of {o}",
-                Relation.LOCATED_IN: "{s} affects the {o}", Relation.SUBCLASS_OF: "{s} is a kind of {o}"}
+#: relation -> the sentence for one subject and several objects (the patient listing's plain sentence, but a
+#: disease's findings and genes are listed after it), and for several subjects and one object
+_ONE_SUBJECT = {**PLAIN, Relation.HAS_SYMPTOM: "Signs of {s} include {o}",
+                Relation.HAS_PHENOTYPE: "Signs of {s} include {o}",
+                Relation.ASSOCIATED_WITH_GENE: "Genes linked to {s} include {o}"}
 _ONE_OBJECT = {Relation.TREATS: "{s} are used to treat {o}", Relation.PALLIATES: "{s} can ease {o}",
                Relation.INDICATED_FOR: "{s} are used for {o}", Relation.CAUSES_SIDE_EFFECT: "{s} can cause {o}",
                Relation.HAS_SYMPTOM: "{o} can be a sign of {s}", Relation.HAS_PHENOTYPE: "{o} can be a sign of {s}",
