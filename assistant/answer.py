@@ -144,6 +144,12 @@ INTENTS: tuple[tuple[re.Pattern, tuple[Relation, ...]], ...] = tuple(
     ))
 #: a follow-up that asks the previous question of something else ("and escitalopram?", "what about for kids?")
 _ELLIPSIS = re.compile(r"^\s*(?:and|what about|how about|same (?:for|with)|also)\b", re.IGNORECASE)
+#: a measurement said to be high or low ("my blood pressure is too high", "her potassium keeps going low"): the
+#: condition is named "high blood pressure", "low potassium"
+_LEVEL = re.compile(r"\b(?P<what>(?:blood )?(?:pressure|sugars?|glucose|cholesterol|potassium|sodium|iron|calcium|"
+                    r"thyroid|heart ?rate|pulse|platelets?|b12|vitamin d))(?: levels?| readings?)?\s+"
+                    r"(?:is|are|was|were|gets?|keeps?|has been|have been|runs?|'s|going|goes)\s+"
+                    r"(?:\w+\s+){0,2}?(?P<level>high|low)\b", re.IGNORECASE)
 #: a follow-up of at most three words ("citalopram?", "the prozac one?"): it asks what the previous turn asked
 _SHORT = re.compile(r"^\W*[\w'-]+(?:\s+[\w'-]+){0,2}\W*$")
 #: a follow-up naming a drug as one more of the previous answer's list ("is keppra one?", "does tiotropium count?",
@@ -563,6 +569,25 @@ class Assistant:
             found = self._link_for(question, history, asked, relevant)
         return (*found, asked)
 
+    def _levels(self, question: str, mentions: Sequence[EntityMention], wanted: set) -> list[EntityMention]:
+        """"My blood pressure is too high": the condition named "high blood pressure", where the words of the
+        sentence do not name it and no disease or finding was found there; in a question asking about treatments
+        or signs, only where the KG has it as a disease (not HPO's "High cholesterol", which no drug treats)."""
+        found = []
+        for match in _LEVEL.finditer(question):
+            if any(m.start < match.end() and match.start() < m.end and EntityType(m.entity_type) in _CONDITION_TYPES
+                   for m in mentions):
+                continue
+            mention = self.linker.name_of(f"{match['level']} {match['what']}")
+            if mention is None or EntityType(mention.entity_type) not in _CONDITION_TYPES:
+                continue
+            # asked about, it must be the disease ("signs my blood sugar is too low" are hypoglycaemia's, not the
+            # diseases that list it as a phenotype); said alone ("her potassium keeps going low") the finding does
+            record = self._same_concept(mention.entity_id, {EntityType.DISEASE}) if wanted else mention.entity_id
+            if not wanted or self.kg.entity(record).type is EntityType.DISEASE:
+                found.append(replace(mention, start=match.start(), end=match.end(), text=match.group(0)))
+        return found
+
     def _modifier_swap(self, question: str, last: Answer) -> EntityMention | None:
         """"and ovarian?" after "genes linked to breast cancer?": the previous disease with its modifier swapped
         (ovarian cancer), when the follow-up's one or two words and the end of that disease's name make the
@@ -601,6 +626,7 @@ class Assistant:
         mentions = self.linker.link(question, wanted or None, context_ids=earlier).mentions
         if history and (swapped := self._modifier_swap(question, history[-1])):
             mentions = (swapped,)
+        mentions = (*mentions, *self._levels(question, mentions, wanted))
         seeds = [self._same_concept(m.entity_id, wanted, m.text) for m in mentions
                  if m.score >= self.config.min_link_score and EntityType(m.entity_type) in SEED_TYPES]
         seeds = self._topics(question, mentions, list(dict.fromkeys(seeds)), asked)

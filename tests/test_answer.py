@@ -479,3 +479,14 @@ def test_a_disease_without_facts_of_the_asked_kind_is_answered_from_a_namesake_f
     monkeypatch.setattr(bot, "_namesakes", lambda disease: ["DOID:6364"] if disease == "DOID:10825" else [])
     answer = bot.answer("which genes are linked to essential hypertension?")
     assert answer.evidence[0].text.startswith("migraine — associated with gene")
+
+
+def test_a_measurement_said_to_be_high_names_the_condition(parts, monkeypatch):
+    bot = assistant(parts)
+    unread = assistant(parts)
+    monkeypatch.setattr(unread, "_levels", lambda question, mentions, wanted: [])
+    assert unread.prepare("my doctor says my blood pressure is too high, what do people usually get put on for it?"
+                          ).seeds != ("DOID:10763",)  # the words alone do not name it
+    treated = bot.prepare("my doctor says my blood pressure is too high, what do people usually get put on for it?")
+    assert treated.seeds == ("DOID:10763",)
+    assert bot.prepare("what helps when my blood pressure is fine?").situation == "no_evidence"
