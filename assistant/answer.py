@@ -150,6 +150,11 @@ _LEVEL = re.compile(r"\b(?P<what>(?:blood )?(?:pressure|sugars?|glucose|choleste
                     r"thyroid|heart ?rate|pulse|platelets?|b12|vitamin d))(?: levels?| readings?)?\s+"
                     r"(?:is|are|was|were|gets?|keeps?|has been|have been|runs?|'s|going|goes)\s+"
                     r"(?:\w+\s+){0,2}?(?P<level>high|low)\b", re.IGNORECASE)
+#: the question asks for the other members of a class ("what other ones are in that group?", "are there others
+#: like it?", "what else is in the same class"): a drug beside the class is the example, not the topic
+_OTHER_MEMBERS = re.compile(r"\b(?:other|others|else)\b(?:\W+\w+){0,5}?\W+(?:group|class|type|kind|family|ones|"
+                            r"like (?:it|that|this|them))\b|\bothers like (?:it|that|this)\b|"
+                            r"\b(?:besides|apart from|other than|as well as)\b", re.IGNORECASE)
 #: a follow-up of at most three words ("citalopram?", "the prozac one?"): it asks what the previous turn asked
 _SHORT = re.compile(r"^\W*[\w'-]+(?:\s+[\w'-]+){0,2}\W*$")
 #: a follow-up naming a drug as one more of the previous answer's list ("is keppra one?", "does tiotropium count?",
@@ -657,6 +662,11 @@ class Assistant:
             previous = [e for e in previous if self.kg.entity(e).type in wanted_types]
             carried = [e for e in dict.fromkeys(previous) if e not in seeds][:self.config.max_seeds - len(seeds)]
             seeds += carried
+        if _OTHER_MEMBERS.search(question) and any(
+                self.kg.entity(s).type is EntityType.PHARMACOLOGIC_CLASS for s in seeds):
+            dropped = [s for s in seeds if self.kg.entity(s).type is EntityType.COMPOUND]
+            seeds = [s for s in seeds if s not in dropped]
+            carried = [s for s in carried if s not in dropped]
         return mentions, seeds, carried
 
     def _topics(self, question: str, mentions: Sequence[EntityMention], seeds: list[str],

@@ -490,3 +490,13 @@ def test_a_measurement_said_to_be_high_names_the_condition(parts, monkeypatch):
     treated = bot.prepare("my doctor says my blood pressure is too high, what do people usually get put on for it?")
     assert treated.seeds == ("DOID:10763",)
     assert bot.prepare("what helps when my blood pressure is fine?").situation == "no_evidence"
+
+
+def test_asking_for_the_other_members_of_a_class_drops_the_example_drug(parts):
+    bot = assistant(parts)
+    first = bot.answer("is metformin a biguanide?")
+    classes = [s for s in first.seeds if s != "DRUGBANK:DB00331"]
+    assert classes and "DRUGBANK:DB00331" in first.seeds
+    others = bot.prepare("what other ones are in that group?", (first,))
+    assert "DRUGBANK:DB00331" not in others.seeds and set(classes) <= set(others.seeds)
+    assert "DRUGBANK:DB00331" in bot.prepare("is it safe?", (first,)).seeds  # an ordinary follow-up keeps it
