@@ -33,6 +33,7 @@ DRUGCENTRAL_MEMBERS = "hetionet/sources/drugcentral_drug-to-class.tsv"
 PHARMACOTHERAPYDB = "hetionet/sources/indications_catalog.tsv"
 SIDER_INDICATIONS = "hetionet/sources/sider4_indications.tsv"
 SIDER_FREQUENCIES = "hetionet/sources/sider4_meddra_freq.tsv.gz"
+SIDER_SIDE_EFFECTS = "hetionet/sources/sider4_meddra_all_se.tsv.gz"
 MESH_SYMPTOMS = "hetionet/sources/mesh_symptoms.tsv"
 UBERON = "hetionet/sources/uberon_hetio-slim.tsv"
 MEDLINE = "hetionet/sources/medline_disease-disease-cooccurrence.tsv"
@@ -41,7 +42,7 @@ BINDING = "hetionet/sources/integrate_CbG-binding.tsv"
 #: every file the build reads, relative to the source directory (the bundle holds exactly these)
 SOURCE_FILES = (HETIONET_NODES, HETIONET_EDGES, DO_TERMS, DO_SYMPTOMS, DO_SYMPTOM_IDS, DO_LOCATIONS,
                 DRUGBANK, DRUGCENTRAL_CLASSES, DRUGCENTRAL_MEMBERS, PHARMACOTHERAPYDB, SIDER_INDICATIONS,
-                SIDER_FREQUENCIES, MESH_SYMPTOMS, UBERON, MEDLINE, BINDING)
+                SIDER_FREQUENCIES, SIDER_SIDE_EFFECTS, MESH_SYMPTOMS, UBERON, MEDLINE, BINDING)
 
 _KINDS = {"Disease": EntityType.DISEASE, "Compound": EntityType.COMPOUND, "Gene": EntityType.GENE,
           "Side Effect": EntityType.SIDE_EFFECT, "Anatomy": EntityType.ANATOMY,
@@ -331,6 +332,35 @@ def hetionet_edges(src: SourceDir) -> list[EdgeRecord]:
                                 frequency, frequency_text))
     return edges
 
+
+def sider_side_effects(src: SourceDir, compounds: set[str], effects: set[str], labelled: set[str]) -> list[EdgeRecord]:
+    """SIDER 4.1's label side effects (MedDRA preferred terms) of the KG's compounds that Hetionet's CcSE edges leave
+    without any (``labelled``: the compounds that have some): Hetionet's own mapping from SIDER's STITCH ids dropped
+    atorvastatin, whose labels list 209 preferred terms. STITCH ids reach DrugBank through SIDER's indications table;
+    only side effects the KG has a node for are kept; frequencies as for Hetionet's edges."""
+    stitch_to_drugbank: dict[str, set[str]] = defaultdict(set)
+    for _, row in src.rows(SIDER_INDICATIONS, ("drugbank_id", "stitch_id_flat")):
+        stitch_to_drugbank[row["stitch_id_flat"]].add(f"DRUGBANK:{row['drugbank_id']}")
+    frequencies = sider_frequencies(src)
+    pairs: dict[tuple[str, str], None] = {}
+    for _, row in src.rows(SIDER_SIDE_EFFECTS, _SIDER_SIDE_EFFECT_COLUMNS, header=False):
+        if row["meddra_type"] != "PT":
+            continue
+        effect = f"UMLS:{row['umls_meddra']}"
+        for drug in stitch_to_drugbank.get(row["stitch_flat"], ()):
+            if drug in compounds and drug not in labelled and effect in effects:
+                pairs[(drug, effect)] = None
+    edges = []
+    for drug, effect in pairs:
+        frequency, text = frequencies.get((drug.split(":", 1)[1], effect.split(":", 1)[1]), (None, None))
+        edges.append(EdgeRecord(drug, Relation.CAUSES_SIDE_EFFECT, effect, ("sider",), "CC BY-NC-SA 4.0",
+                                Curation.DATABASE, "drug label (SIDER; not among Hetionet's edges)", frequency, text))
+    log.info("SIDER side effects: %d facts for %d compounds Hetionet's edges leave without any", len(edges),
+             len({d for d, _ in pairs}))
+    return edges
+
+
+_SIDER_SIDE_EFFECT_COLUMNS = ("stitch_flat", "stitch_stereo", "umls_label", "meddra_type", "umls_meddra", "name")
 
 #: the columns of SIDER's frequency table (no header)
 _SIDER_FREQUENCY_COLUMNS = ("stitch_flat", "stitch_stereo", "umls_label", "placebo", "description", "lower", "upper",

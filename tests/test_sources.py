@@ -117,3 +117,17 @@ def test_a_lowest_level_side_effect_term_points_at_its_meddra_preferred_term(src
     preferred = sources.sider_preferred_terms(src)
     assert preferred["UMLS:C0013144"] == ("UMLS:C2830004",)  # Drowsiness -> Somnolence
     assert "UMLS:C0015672" not in preferred  # Fatigue is itself preferred (beside Asthenia): it points nowhere
+
+
+def test_sider_side_effects_fill_a_compound_hetionet_leaves_without_any(src):
+    metformin, hypoglycaemia = "DRUGBANK:DB00331", "UMLS:C0020615"
+    effects = {hypoglycaemia, "UMLS:C0011991"}
+    filled = sources.sider_side_effects(src, {metformin}, effects, labelled=set())
+    assert {(e.subject, e.object) for e in filled} <= {(metformin, x) for x in effects}
+    hypo = next(e for e in filled if e.object == hypoglycaemia)
+    assert hypo.relation is Relation.CAUSES_SIDE_EFFECT and hypo.curation is Curation.DATABASE
+    assert hypo.frequency == pytest.approx(0.137) and hypo.sources == ("sider",)
+    # a compound Hetionet's edges already label, one the KG lacks, or a side effect without a node: nothing
+    assert sources.sider_side_effects(src, {metformin}, effects, labelled={metformin}) == []
+    assert sources.sider_side_effects(src, set(), effects, labelled=set()) == []
+    assert sources.sider_side_effects(src, {metformin}, set(), labelled=set()) == []
