@@ -66,6 +66,8 @@ from kg.vocab import EntityType
 log = logging.getLogger(__name__)
 
 _FINDING_TYPES = frozenset({EntityType.SYMPTOM, EntityType.SIDE_EFFECT})
+#: how much a curated row's candidate is preferred over the KG's own names for the same span when choosing
+_CURATED_CHOICE = 0.03
 
 BASE_SCORE = {"exact": 0.9, "normalised": 0.86, "abbreviation": 0.86, "curated": 0.86, "corpus": 0.85,
               "fuzzy": 0.84, "embedding": 0.8}
@@ -405,8 +407,12 @@ class Linker:
         """Greedy non-overlapping choice: longer spans first, then higher score, then entity id."""
         taken: set[int] = set()
         chosen = []
+        # the team's curated row for a span ("eczema": atopic dermatitis, the form people mean) is chosen over the
+        # KG's own synonym of the same words (DO's dermatitis) unless that one is clearly better
         ordered = sorted((c for c in candidates if c.score > 0),
-                         key=lambda c: (-(c.end_token - c.start_token), -c.score, c.entry.entity_id))
+                         key=lambda c: (-(c.end_token - c.start_token),
+                                        -(c.score + (_CURATED_CHOICE if c.entry.kind == "curated" else 0.0)),
+                                        c.entry.entity_id))
         for c in ordered:
             span = set(range(c.start_token, c.end_token))
             if not span & taken:

@@ -305,3 +305,18 @@ def test_a_finding_told_in_everyday_words_beside_a_drug_is_found_by_meaning(kg, 
     # only where a finding is asked about and the dictionary found none
     assert not linker.link("does metformin give you low sugar levels").used_embedding
     assert not linker.link("can metformin cause nausea and low sugar levels", side_effect_question).used_embedding
+
+
+def test_a_curated_row_is_chosen_over_the_kgs_own_synonym_of_the_same_words():
+    from assistant.linking import _Candidate
+    from assistant.linking_dictionary import Entry
+
+    def candidate(entity_id: str, kind: str, score: float) -> _Candidate:
+        c = _Candidate(0, 1, Entry(entity_id, EntityType.DISEASE, "eczema", kind, False), "exact")
+        c.score = score
+        return c
+
+    synonym, curated = candidate("DOID:2723", "synonym", 0.93), candidate("DOID:3310", "curated", 0.92)
+    assert [c.entry.entity_id for c in Linker._select(None, [synonym, curated])] == ["DOID:3310"]
+    clearly_better = candidate("DOID:2723", "synonym", 0.97)
+    assert [c.entry.entity_id for c in Linker._select(None, [clearly_better, curated])] == ["DOID:2723"]
