@@ -59,6 +59,9 @@ from kg.vocab import Relation
     ("what do they give kids for adhd", "child_pregnancy"),
     ("what can i give my toddler for a cough", "child_pregnancy"),
     ("my 10 year old has asthma, which inhaler is best", "child_pregnancy"),
+    # asking the assistant itself for a medicine, in chat spelling
+    ("tramadol isnt touching my back pain anymore can u give me something stronger", "prescription"),
+    ("could you give me anything for the pain", "prescription"),
 ])
 def test_personal_requests_are_recognised_by_kind(question, kind):
     assert personal_request(question) == kind

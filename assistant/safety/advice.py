@@ -51,8 +51,9 @@ _KINDS: tuple[tuple[str, re.Pattern], ...] = tuple((kind, re.compile(pattern, re
      r"sister|brother|son|daughter|neighbour|neighbor|flatmate|mate)(?:'s|s)\b|\bsomeone else's\b|"
      r"\b(?:write|give|send|get|need|want)\s+(?:me|us|him|her)?\s*(?:a|an)?\s*(?:new\s+)?(?:prescription|script|rx|"
      r"refill)\b|"
-     r"\bcan you (?:give|get|order|send) me (?:some|an?|the)?\s*\w+\b.{0,20}\b(?:pills?|tablets?|medicine|"
-     r"antibiotics?|prescription)\b"),
+     r"\bcan (?:you|u|ya) (?:give|get|order|send) me (?:some|an?|the)?\s*\w+\b.{0,20}\b(?:pills?|tablets?|medicine|"
+     r"antibiotics?|prescription)\b|"
+     r"\b(?:can|could) (?:you|u|ya) (?:give|get|prescribe|order) me (?:something|anything)\b"),
     ("stop_switch",
      r"\b(?:can|could|should|shall|may|must|do|is it ok(?:ay)? (?:if|to)|is it safe to|ok to|okay to)\s+"
      + _PERSON + r"\s+(?:just\s+|simply\s+|safely\s+|now\s+|still\s+)?"
