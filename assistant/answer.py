@@ -155,6 +155,8 @@ _LEVEL = re.compile(r"\b(?P<what>(?:blood )?(?:pressure|sugars?|glucose|choleste
 _OTHER_MEMBERS = re.compile(r"\b(?:other|others|else)\b(?:\W+\w+){0,5}?\W+(?:group|class|type|kind|family|ones|"
                             r"like (?:it|that|this|them))\b|\bothers like (?:it|that|this)\b|"
                             r"\b(?:besides|apart from|other than|as well as)\b", re.IGNORECASE)
+#: a word that points back at the earlier turn's drug or disease
+_PRONOUN = re.compile(r"\b(?:it|its|it's|they|them|their|this|that|these|those)\b", re.IGNORECASE)
 #: a follow-up of at most three words ("citalopram?", "the prozac one?"): it asks what the previous turn asked
 _SHORT = re.compile(r"^\W*[\w'-]+(?:\s+[\w'-]+){0,2}\W*$")
 #: a follow-up naming a drug as one more of the previous answer's list ("is keppra one?", "does tiotropium count?",
@@ -646,7 +648,20 @@ class Assistant:
         member = bool(seeds) and bool(_LIST_MEMBER.search(question)) and all(
             self.kg.entity(s).type in (EntityType.COMPOUND, EntityType.PHARMACOLOGIC_CLASS) for s in seeds)
         pointing = bool(_ANAPHOR.search(question))
-        if history and (pointing or (not seeds and (relevant or bool(asked))) or findings_only or member):
+        # "what about ambien?" after "is valium a benzo", "what about crestor?" after "can zocor give you muscle
+        # pain": an elliptic follow-up naming a drug of its own asks the same of that drug; the earlier class,
+        # disease or finding is carried, the earlier drug is not (nor a disease a side-effect question cannot use)
+        swapped_drug = (bool(history) and bool(_ELLIPSIS.match(question) or _SHORT.match(question))
+                        and not _PRONOUN.search(question)
+                        and any(self.kg.entity(s).type is EntityType.COMPOUND for s in seeds))
+        if swapped_drug:
+            kept = {EntityType.PHARMACOLOGIC_CLASS, EntityType.DISEASE, EntityType.SIDE_EFFECT, EntityType.SYMPTOM}
+            if asked and not any(EntityType.DISEASE in SIGNATURES[r] for r in asked):
+                kept.discard(EntityType.DISEASE)
+            carried = [e for e in dict.fromkeys(history[-1].seeds) if e not in seeds
+                       and self.kg.entity(e).type in kept][:self.config.max_seeds - len(seeds)]
+            seeds += carried
+        elif history and (pointing or (not seeds and (relevant or bool(asked))) or findings_only or member):
             last = history[-1]  # its seeds hold what it carried itself ("what is it used for?" -> omeprazole)
             wanted_types = ((EntityType.DISEASE, EntityType.COMPOUND) if findings_only and not pointing
                             else (EntityType.DISEASE,) if member and not pointing else SEED_TYPES)

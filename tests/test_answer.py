@@ -500,3 +500,14 @@ def test_asking_for_the_other_members_of_a_class_drops_the_example_drug(parts):
     others = bot.prepare("what other ones are in that group?", (first,))
     assert "DRUGBANK:DB00331" not in others.seeds and set(classes) <= set(others.seeds)
     assert "DRUGBANK:DB00331" in bot.prepare("is it safe?", (first,)).seeds  # an ordinary follow-up keeps it
+
+
+def test_an_elliptic_follow_up_naming_another_drug_swaps_the_drug_and_keeps_the_class(parts):
+    bot = assistant(parts)
+    first = bot.answer("is metformin a biguanide?")
+    classes = [s for s in first.seeds if s != "DRUGBANK:DB00331"]
+    swapped = bot.prepare("what about glipizide?", (first,))
+    assert swapped.seeds[0] == "DRUGBANK:DB01067" and "DRUGBANK:DB00331" not in swapped.seeds
+    assert set(classes) <= set(swapped.seeds) and swapped.asked == tuple(Relation(r) for r in first.asked)
+    pointing = bot.prepare("and does it lower sugar like glipizide?", (first,))  # "it": still metformin
+    assert "DRUGBANK:DB00331" in pointing.seeds
