@@ -32,7 +32,7 @@ from assistant.usefulness_eval import USEFULNESS_DIR, split
 BLIND_DIR = USEFULNESS_DIR.parent / "answers_blind"
 #: the blind batches the committed model was fitted on: only batches whose first-sight score is recorded
 #: (``eval/answers_blind/first_sight.md``) may train
-SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 17))
+SCORED_BATCHES = tuple(f"batch_{n}" for n in range(1, 19))
 POOR_WEIGHT = 5.0
 KINDS = tuple(dict.fromkeys([*GROUP.values(), OTHER_GROUP]))
 
