@@ -240,6 +240,12 @@ def class_key(name: str) -> str:
     return " ".join(sorted(words))
 
 
+def _no_disease_asked(asked: Sequence[Relation]) -> bool:
+    """Relations are asked and none of them takes a disease (side effects, classes, targets): a disease carried
+    over from the previous turn is not what the question is about."""
+    return bool(asked) and not any(EntityType.DISEASE in SIGNATURES[r] for r in asked)
+
+
 def _triage_flag(check: Triage) -> str:
     """"triage: cardiac (rules)", "triage: possible suicide (classifier)"."""
     tier = "" if check.urgent else f"{check.tier.value} "
@@ -656,7 +662,7 @@ class Assistant:
                         and any(self.kg.entity(s).type is EntityType.COMPOUND for s in seeds))
         if swapped_drug:
             kept = {EntityType.PHARMACOLOGIC_CLASS, EntityType.DISEASE, EntityType.SIDE_EFFECT, EntityType.SYMPTOM}
-            if asked and not any(EntityType.DISEASE in SIGNATURES[r] for r in asked):
+            if _no_disease_asked(asked):
                 kept.discard(EntityType.DISEASE)
             carried = [e for e in dict.fromkeys(history[-1].seeds) if e not in seeds
                        and self.kg.entity(e).type in kept][:self.config.max_seeds - len(seeds)]
@@ -668,7 +674,7 @@ class Assistant:
             # a carried finding becomes the record the question asks about ("what medicines do they use for it"
             # after "signs of heart failure": HPO's finding -> DO's disease)
             previous = last.seeds or tuple(m.entity_id for m in last.entities)
-            if asked and not any(EntityType.DISEASE in SIGNATURES[r] for r in asked) and any(
+            if _no_disease_asked(asked) and any(
                     self.kg.entity(e).type is EntityType.COMPOUND for e in (*seeds, *previous)):
                 # "what about side effects of the allopurinol" after "what treats gout": the drug's side effects,
                 # not whether it causes gout

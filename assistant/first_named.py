@@ -57,9 +57,6 @@ class FirstNamed:
                     entries[(topic, kind)][item].append(row.id)
         return cls({key: {item: tuple(ids) for item, ids in items.items()} for key, items in entries.items()})
 
-    def items(self, topics: Iterable[str], kind: str) -> frozenset[str]:
-        return frozenset(self.shares(topics, kind))
-
     def shares(self, topics: Iterable[str], kind: str) -> dict[str, float]:
         """Each listed item's share of the topic's labelled rows that name it first (its best over the topics):
         what every row names (hypothyroidism on amiodarone, 12 of 13) over what one or two rows add (nausea)."""

@@ -113,12 +113,13 @@ def collect(config: BuildConfig) -> tuple[list[EntityRecord], list[EdgeRecord], 
              if r.id in preferred else r for r in sources.hetionet_nodes(src)]
     entities = [*do_entities, *hpo_terms, *nodes, *sources.drugbank(src),
                 *sources.uberon(src), *class_entities, *sources.mesh_symptoms(src, resolve), *symptom_entities]
-    hetionet_edges = sources.hetionet_edges(src)
+    frequencies = sources.sider_frequencies(src)  # read once, for Hetionet's side effects and SIDER's own
+    hetionet_edges = sources.hetionet_edges(src, frequencies)
     labelled = {e.subject for e in hetionet_edges if e.relation is Relation.CAUSES_SIDE_EFFECT}
     compounds = {r.id for r in nodes if r.type is EntityType.COMPOUND}
     effects = {r.id for r in nodes if r.type is EntityType.SIDE_EFFECT}
     edges = [*do_edges, *symptom_edges, *sources.do_locations(src), *hetionet_edges, *class_edges,
-             *sources.sider_side_effects(src, compounds, effects, labelled),
+             *sources.sider_side_effects(src, compounds, effects, labelled, frequencies),
              *sources.sider_indications(src, xrefs, sources.non_indications(src)),
              *sources.hpo_phenotypes(hpo.annotations(hpo_dir), xrefs, {t.id for t in hpo_terms},
                                      hpo_dir / "phenotype.hpoa")]

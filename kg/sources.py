@@ -274,7 +274,8 @@ def hetionet_nodes(src: SourceDir) -> list[EntityRecord]:
     return records
 
 
-def hetionet_edges(src: SourceDir) -> list[EdgeRecord]:
+def hetionet_edges(src: SourceDir,
+                   frequencies: dict[tuple[str, str], tuple[float | None, str]] | None = None) -> list[EdgeRecord]:
     """The seven clinical metaedges, with Hetionet's per-edge sources and licence, plus evidence
     details joined from PharmacotherapyDB, MEDLINE co-occurrence, binding records and SIDER frequencies."""
     catalog = {(row["drugbank_id"], row["doid_id"]): row for _, row in src.rows(
@@ -284,7 +285,7 @@ def hetionet_edges(src: SourceDir) -> list[EdgeRecord]:
         cooccurrence[frozenset((row["doid_code_0"], row["doid_code_1"]))] = row
     binding = {(row["drugbank_id"], row["entrez_gene_id"]): row for _, row in src.rows(
         BINDING, ("drugbank_id", "entrez_gene_id", "actions", "affinity_nM"))}
-    frequencies = sider_frequencies(src)
+    frequencies = sider_frequencies(src) if frequencies is None else frequencies
     edges = []
     for line, row in src.rows(HETIONET_EDGES, ("source", "metaedge", "target", "provenance")):
         if row["metaedge"] not in _METAEDGES:
@@ -333,21 +334,21 @@ def hetionet_edges(src: SourceDir) -> list[EdgeRecord]:
     return edges
 
 
-def sider_side_effects(src: SourceDir, compounds: set[str], effects: set[str], labelled: set[str]) -> list[EdgeRecord]:
+def sider_side_effects(src: SourceDir, compounds: set[str], effects: set[str], labelled: set[str],
+                       frequencies: dict[tuple[str, str], tuple[float | None, str]] | None = None) -> list[EdgeRecord]:
     """SIDER 4.1's label side effects (MedDRA preferred terms) of the KG's compounds that Hetionet's CcSE edges leave
     without any (``labelled``: the compounds that have some): Hetionet's own mapping from SIDER's STITCH ids dropped
     atorvastatin, whose labels list 209 preferred terms. STITCH ids reach DrugBank through SIDER's indications table;
-    only side effects the KG has a node for are kept; frequencies as for Hetionet's edges."""
-    stitch_to_drugbank: dict[str, set[str]] = defaultdict(set)
-    for _, row in src.rows(SIDER_INDICATIONS, ("drugbank_id", "stitch_id_flat")):
-        stitch_to_drugbank[row["stitch_id_flat"]].add(f"DRUGBANK:{row['drugbank_id']}")
-    frequencies = sider_frequencies(src)
+    only side effects the KG has a node for are kept; frequencies as for Hetionet's edges (``sider_frequencies``,
+    read here unless given)."""
+    stitch_to_drugbank = sider_stitch_to_drugbank(src)
+    frequencies = sider_frequencies(src) if frequencies is None else frequencies
     pairs: dict[tuple[str, str], None] = {}
     for _, row in src.rows(SIDER_SIDE_EFFECTS, _SIDER_SIDE_EFFECT_COLUMNS, header=False):
         if row["meddra_type"] != "PT":
             continue
         effect = f"UMLS:{row['umls_meddra']}"
-        for drug in stitch_to_drugbank.get(row["stitch_flat"], ()):
+        for drug in (f"DRUGBANK:{d}" for d in stitch_to_drugbank.get(row["stitch_flat"], ())):
             if drug in compounds and drug not in labelled and effect in effects:
                 pairs[(drug, effect)] = None
     edges = []
@@ -371,6 +372,14 @@ CIOMS_BANDS = {"very common": 0.2, "very frequent": 0.2, "common": 0.03, "freque
                "uncommon": 0.003, "infrequent": 0.003, "rare": 0.0003, "very rare": 0.00003}
 
 
+def sider_stitch_to_drugbank(src: SourceDir) -> dict[str, set[str]]:
+    """SIDER's flat STITCH compound ids -> DrugBank ids (bare, "DB00331"), from its indications table."""
+    stitch_to_drugbank: dict[str, set[str]] = defaultdict(set)
+    for _, row in src.rows(SIDER_INDICATIONS, ("drugbank_id", "stitch_id_flat")):
+        stitch_to_drugbank[row["stitch_id_flat"]].add(row["drugbank_id"])
+    return stitch_to_drugbank
+
+
 def sider_frequencies(src: SourceDir) -> dict[tuple[str, str], tuple[float | None, str]]:
     """(DrugBank id, UMLS CUI) -> (frequency, the reported texts).
 
@@ -378,9 +387,7 @@ def sider_frequencies(src: SourceDir) -> dict[tuple[str, str], tuple[float | Non
     exist, else of the qualitative ones (CIOMS bands); "postmarketing" alone means unknown (None).
     Placebo arms are skipped. Texts list numeric reports in ascending order, then qualitative ones.
     """
-    stitch_to_drugbank: dict[str, set[str]] = defaultdict(set)
-    for _, row in src.rows(SIDER_INDICATIONS, ("drugbank_id", "stitch_id_flat")):
-        stitch_to_drugbank[row["stitch_id_flat"]].add(row["drugbank_id"])
+    stitch_to_drugbank = sider_stitch_to_drugbank(src)
     numeric: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
     qualitative: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)
     path = src.path(SIDER_FREQUENCIES)

@@ -278,7 +278,8 @@ def test_the_first_named_table_lists_each_rows_items_under_its_topics_and_reads_
                                                           "DRUGBANK:DB01050": ("a1",)}
     # a yes/no question's asked side effect is an item, not a topic
     assert set(table.entries) == {("DOID:6364", "treatment"), ("DRUGBANK:DB00722", "side_effect")}
-    assert table.items(["DOID:6364"], "side_effect") == frozenset()
+    assert table.shares(["DOID:6364"], "side_effect") == {}
+    assert table.shares(["DOID:6364"], "treatment") == {"DRUGBANK:DB00669": 1.0, "DRUGBANK:DB01050": 0.5}
     path = tmp_path / "first_named.tsv"
     table.save(path)
     assert FirstNamed.load(path) == table
